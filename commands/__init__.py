@@ -1,0 +1,1 @@
+"""Command layer: one pydantic model and one handler function per command."""

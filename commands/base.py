@@ -1,0 +1,65 @@
+"""What every command carries, who issues it, and the receipt it returns."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from ledger.domain.base import Source
+from ledger.domain.vocabulary import CocCode
+
+
+class Command(BaseModel):
+    """Base of every command. ``name`` is its stable kebab-case identifier."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    name: ClassVar[str]
+
+    coc: CocCode = Field(description="the CoC (tenant) code, e.g. MO-606")
+    effective_at: AwareDatetime | None = Field(
+        default=None,
+        description="when it happened in the world; defaults to now; never in the future "
+        "beyond the allowed clock skew",
+    )
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"
+    )
+
+
+class Caller(BaseModel):
+    """Who issues a command, from where (recorded on every event, never taken from payloads)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=200)
+    source: Source
+    request_id: str = Field(min_length=1, max_length=200)
+
+
+class WrittenEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    entity_id: UUID
+    version: int
+    topic: str
+    position: int | None
+
+
+class Receipt(BaseModel):
+    """Proof that a command was accepted: the events it wrote and the log position reached."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command: str
+    coc: str
+    entity_kind: str
+    entity_id: UUID
+    events: list[WrittenEvent]
+    position: int = Field(description="log position of the write; read models that reached "
+                          "it reflect the command")
+    idempotency_key: str | None = None
+    replayed: bool = Field(default=False, description="true when an earlier identical "
+                           "command's receipt is returned and nothing was written")

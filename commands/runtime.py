@@ -1,0 +1,176 @@
+"""Runs a command: validate, load, decide, save atomically, retry conflicts, honour idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from commands.base import Caller, Command, Receipt, WrittenEvent
+from ledger.application import Ledger
+from ledger.domain.base import EventMeta, LedgerAggregate
+from ledger.domain.obligations import IdempotencyRecord
+from ledger.domain.organisations import CoC
+from ledger.eligibility import EligibilityPolicy, NoPolicyAdopted
+from ledger.errors import (
+    ConcurrencyConflict,
+    DuplicateEntity,
+    IdempotencyKeyReused,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+)
+from ledger.ids import entity_id
+
+A = TypeVar("A", bound=LedgerAggregate)
+C = TypeVar("C", bound=Command)
+Handler = Callable[[Any, "UnitOfWork"], LedgerAggregate]
+
+
+class UnitOfWork:
+    """The aggregates one command reads and changes, and the metadata of its events."""
+
+    def __init__(self, ledger: Ledger, meta: EventMeta, eligibility: EligibilityPolicy) -> None:
+        self.ledger = ledger
+        self.meta = meta
+        self.eligibility = eligibility
+        self._aggregates: dict[UUID, LedgerAggregate] = {}
+
+    def find(self, cls: type[A], *key: str) -> A | None:
+        aggregate_id = entity_id(cls.kind, self.meta.coc, *key)
+        known = self._aggregates.get(aggregate_id)
+        if known is not None:
+            assert isinstance(known, cls)
+            return known
+        aggregate = self.ledger.load(cls, aggregate_id)
+        if aggregate is not None:
+            self._aggregates[aggregate_id] = aggregate
+        return aggregate
+
+    def get(self, cls: type[A], *key: str) -> A:
+        aggregate = self.find(cls, *key)
+        if aggregate is None:
+            name = "/".join(key) or self.meta.coc
+            raise NotFound(f"{cls.kind} {name!r} does not exist in {self.meta.coc}",
+                           kind=cls.kind, ref=name)
+        return aggregate
+
+    def coc(self) -> CoC:
+        return self.get(CoC)
+
+    def create(self, aggregate: A, *key: str) -> A:
+        """Add a new aggregate; refuse it when its natural key is already taken."""
+        if self.find(type(aggregate), *key) is not None:
+            name = "/".join(key) or self.meta.coc
+            raise DuplicateEntity(f"{aggregate.kind} {name!r} already exists in {self.meta.coc}",
+                                  kind=aggregate.kind, ref=name)
+        self._aggregates[aggregate.id] = aggregate
+        return aggregate
+
+    def changed(self) -> list[LedgerAggregate]:
+        return [a for a in self._aggregates.values() if a.pending_events]
+
+    def ids(self) -> list[UUID]:
+        return list(self._aggregates)
+
+
+def payload_digest(command: Command) -> str:
+    body = command.model_dump(mode="json", exclude={"idempotency_key"})
+    blob = orjson.dumps({"command": command.name, "payload": body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()
+
+
+def execute(
+    ledger: Ledger,
+    command: Command,
+    caller: Caller,
+    handler: Handler,
+    *,
+    eligibility: EligibilityPolicy | None = None,
+    creates_tenant: bool = False,
+) -> Receipt:
+    """Run ``handler`` for ``command`` and return its receipt (see module docstring)."""
+    now = ledger.clock.now()
+    effective_at = command.effective_at or now
+    skew = timedelta(seconds=ledger.settings.clock_skew_seconds)
+    if effective_at > now + skew:
+        raise InvalidInput(
+            f"effective_at {effective_at.isoformat()} is in the future "
+            f"(more than {ledger.settings.clock_skew_seconds}s after now)", field="effective_at")
+    meta = EventMeta(coc=command.coc, actor=caller.actor, source=caller.source,
+                     request_id=caller.request_id, effective_at=effective_at, timestamp=now)
+    digest = payload_digest(command) if command.idempotency_key else ""
+    policy = eligibility or NoPolicyAdopted()
+
+    for _attempt in range(ledger.settings.command_retries + 1):
+        uow = UnitOfWork(ledger, meta, policy)
+        try:
+            if not creates_tenant:
+                uow.coc()
+            subject = handler(command, uow)
+        except LedgerError:
+            ledger.forget(uow.ids())
+            replay = _replay(ledger, command, digest)
+            if replay is not None:
+                return replay
+            raise
+        changed = uow.changed()
+        written = [(str(e.originator_id), e.originator_version, get_topic(type(e)))
+                   for a in changed for e in a.pending_events]
+        to_save: list[LedgerAggregate] = list(changed)
+        if command.idempotency_key:
+            to_save.append(IdempotencyRecord.record(
+                command.idempotency_key, command.name, digest, subject.kind, str(subject.id),
+                written, meta))
+        try:
+            recordings = ledger.save_all(to_save)
+        except IntegrityError:
+            ledger.forget(uow.ids())
+            replay = _replay(ledger, command, digest)
+            if replay is not None:
+                return replay
+            continue
+        return Receipt(
+            command=command.name, coc=command.coc, entity_kind=subject.kind,
+            entity_id=subject.id, idempotency_key=command.idempotency_key,
+            events=[WrittenEvent(entity_id=r.domain_event.originator_id,
+                                 version=r.domain_event.originator_version,
+                                 topic=r.notification.topic,
+                                 position=r.notification.id) for r in recordings
+                    if not isinstance(r.domain_event, IdempotencyRecord.Event)],
+            position=max(r.notification.id for r in recordings),
+        )
+    raise ConcurrencyConflict(
+        f"{command.name} kept colliding with concurrent writes "
+        f"({ledger.settings.command_retries + 1} attempts); retry later")
+
+
+def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:
+    """The original receipt of an earlier command with the same key, if there is one."""
+    key = command.idempotency_key
+    if not key:
+        return None
+    record = ledger.load(IdempotencyRecord, entity_id(IdempotencyRecord.kind, command.coc, key))
+    if record is None:
+        return None
+    recorded = record.recorded
+    if recorded.command != command.name or recorded.payload_sha256 != digest:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key!r} was used for a different {recorded.command} request; "
+            "use a new key for a new request", key=key)
+    positions = {oid: ledger.positions.of_entity(UUID(oid))
+                 for oid in {oid for oid, _, _ in recorded.events} | {str(record.id)}}
+    return Receipt(
+        command=command.name, coc=command.coc, entity_kind=recorded.entity_kind,
+        entity_id=UUID(recorded.entity_id), idempotency_key=key, replayed=True,
+        events=[WrittenEvent(entity_id=UUID(oid), version=version, topic=topic,
+                             position=positions[oid].get(version))
+                for oid, version, topic in recorded.events],
+        position=positions[str(record.id)][1],
+    )

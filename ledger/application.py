@@ -1,0 +1,110 @@
+"""The eventsourcing Application of CoC Ledger: one event log on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    OperationalError,
+    PersistenceError,
+    Recording,
+)
+from eventsourcing.utils import Environment, EnvType
+
+from ledger.clock import Clock, SystemClock
+from ledger.domain.base import LedgerAggregate, LedgerEvent
+from ledger.errors import ConcurrencyConflict, NotFound
+from ledger.mapper import OrjsonTranscoder, PydanticMapper
+from ledger.positions import PositionIndex, position_index
+from ledger.settings import Settings
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+
+class StoreUnavailable(PersistenceError):
+    """The store could not be reached or locked in time."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event of an entity with its position in the log."""
+
+    position: int | None
+    event: LedgerEvent
+
+
+class Ledger(Application[UUID]):
+    """The event store application. Build one per process from :class:`Settings`."""
+
+    name = "CocLedger"
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        super().__init__(env=settings.eventsourcing_env())
+        self.positions: PositionIndex = position_index(self.recorder)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the given settings configure the store: the process environment is not read."""
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return PydanticMapper(transcoder=OrjsonTranscoder())
+
+    # --- reading -------------------------------------------------------------------------
+
+    def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            return None
+        return aggregate
+
+    def history(self, aggregate_id: UUID) -> list[HistoryEntry]:
+        """Every event of one entity, in order, with its log position."""
+        events = [e for e in self.events.get(aggregate_id) if isinstance(e, LedgerEvent)]
+        if not events:
+            raise NotFound(f"no entity with id {aggregate_id}")
+        positions = self.positions.of_entity(aggregate_id)
+        return [HistoryEntry(positions.get(e.originator_version), e) for e in events]
+
+    def head(self) -> int:
+        """The position of the newest event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    # --- writing -------------------------------------------------------------------------
+
+    def save_all(self, aggregates: Iterable[Any]) -> Sequence[Recording[UUID]]:
+        """Save pending events of several aggregates atomically.
+
+        Raises IntegrityError when another writer got there first (the caller retries),
+        and StoreUnavailable when the store cannot be reached or locked in time.
+        """
+        try:
+            return self.save(*aggregates)
+        except IntegrityError:
+            raise
+        except OperationalError as err:
+            raise StoreUnavailable(str(err)) from err
+
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Drop cached copies after a failed write so the next read comes from the store."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in aggregate_ids:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                continue
+
+
+__all__ = ["ConcurrencyConflict", "HistoryEntry", "Ledger", "StoreUnavailable"]

@@ -1,0 +1,1 @@
+"""Aggregates of the CoC domain; their nested classes are the stored event types."""

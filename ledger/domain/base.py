@@ -1,0 +1,214 @@
+"""Base of every aggregate and event: metadata on both clocks, facts, and corrections.
+
+An aggregate keeps the events it was built from as its *facts*. A correction never edits a
+fact: ``EventRetracted`` hides it and ``EventAmended`` supersedes some of its fields, and the
+aggregate's queries read :meth:`LedgerAggregate.facts`, which applies the corrections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from ledger.errors import InvalidInput, NotFound, RuleViolation
+
+
+class Source(StrEnum):
+    """Where a fact entered the ledger."""
+
+    API = "api"
+    IMPORT = "import"
+    CLI = "cli"
+    LMS = "lms"
+    DEMO = "demo"
+    SYSTEM = "system"
+
+
+class EventMeta(BaseModel):
+    """Who recorded a fact, from where, and on which clocks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    coc: str
+    actor: str
+    source: Source
+    request_id: str
+    effective_at: AwareDatetime
+    timestamp: AwareDatetime = Field(description="recorded time")
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self)
+
+
+META_FIELDS = frozenset(EventMeta.model_fields) | {
+    "originator_id",
+    "originator_version",
+    "originator_topic",
+    "event_id",
+}
+
+
+class LedgerEvent(BaseModel):
+    """Fields every stored event carries. ``timestamp`` is the recorded time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: ClassVar[int] = 1
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: AwareDatetime
+    event_id: UUID = Field(default_factory=uuid4)
+    coc: str
+    actor: str
+    source: Source
+    request_id: str
+    effective_at: AwareDatetime
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+    def payload(self) -> dict[str, Any]:
+        """The event's own fields, without the common metadata."""
+        return {k: v for k, v in self if k not in META_FIELDS}
+
+
+E = TypeVar("E", bound=LedgerEvent)
+
+
+class LedgerAggregate(BaseAggregate[UUID]):
+    """An aggregate whose state is its corrected list of facts."""
+
+    kind: ClassVar[str] = "entity"
+
+    class Event(LedgerEvent, CanMutateAggregate[UUID]):
+        def apply(self, aggregate: Any) -> None:
+            aggregate._facts.append(self)
+
+    class Created(Event, CanInitAggregate[UUID]):
+        originator_topic: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._facts = []
+            aggregate._corrections = {}
+            aggregate.coc = self.coc
+            super().apply(aggregate)
+
+    class EventRetracted(Event):
+        """A recorded fact was wrong and is withdrawn."""
+
+        corrects: UUID
+        reason: str = Field(min_length=3, max_length=2000)
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._corrections.setdefault(self.corrects, []).append(self)
+            super().apply(aggregate)
+
+    class EventAmended(Event):
+        """Some fields of a recorded fact were wrong; ``changes`` holds their right values."""
+
+        corrects: UUID
+        reason: str = Field(min_length=3, max_length=2000)
+        changes: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._corrections.setdefault(self.corrects, []).append(self)
+            super().apply(aggregate)
+
+    if TYPE_CHECKING:  # set by Created.apply; not dataclass fields of the aggregate
+        _facts: list[LedgerEvent]
+        _corrections: dict[UUID, list[LedgerEvent]]
+        coc: str
+
+    # --- reading facts -------------------------------------------------------------------
+
+    def facts(self, *kinds: type[E]) -> Iterator[E]:
+        """Facts in recorded order (optionally only of ``kinds``), corrections applied."""
+        correction_types = (LedgerAggregate.EventRetracted, LedgerAggregate.EventAmended)
+        for fact in self._facts:
+            if isinstance(fact, correction_types):
+                continue
+            if kinds and not isinstance(fact, kinds):
+                continue
+            corrected = self._corrected(fact)
+            if corrected is not None:
+                yield corrected  # type: ignore[misc]
+
+    def _corrected(self, fact: LedgerEvent) -> LedgerEvent | None:
+        for correction in self._corrections.get(fact.event_id, ()):
+            if isinstance(correction, LedgerAggregate.EventRetracted):
+                return None
+            if isinstance(correction, LedgerAggregate.EventAmended):
+                fact = apply_changes(fact, correction.changes)
+        return fact
+
+    def last(self, kind: type[E]) -> E | None:
+        found = None
+        for fact in self.facts(kind):
+            found = fact
+        return found
+
+    def recorded(self, event_id: UUID) -> LedgerEvent:
+        for fact in self._facts:
+            if fact.event_id == event_id:
+                return fact
+        raise NotFound(f"event {event_id} is not part of {self.kind} {self.id}", event_id=str(event_id))
+
+    def is_retracted(self, event_id: UUID) -> bool:
+        return any(
+            isinstance(c, LedgerAggregate.EventRetracted) for c in self._corrections.get(event_id, ())
+        )
+
+    # --- corrections ---------------------------------------------------------------------
+
+    def retract(self, event_id: UUID, reason: str, meta: EventMeta) -> None:
+        target = self._correctable(event_id)
+        if isinstance(target, LedgerAggregate.Created):
+            raise RuleViolation(
+                "correction/creation-not-retractable",
+                "the event that created an entity cannot be retracted; amend it instead",
+            )
+        self.trigger_event(self.EventRetracted, corrects=event_id, reason=reason, **meta.fields())
+
+    def amend(self, event_id: UUID, reason: str, changes: dict[str, Any], meta: EventMeta) -> None:
+        target = self._correctable(event_id)
+        current = self._corrected(target)
+        assert current is not None
+        allowed = (set(type(target).model_fields) - META_FIELDS) | {"effective_at"}
+        unknown = set(changes) - allowed
+        if not changes or unknown:
+            raise InvalidInput(
+                f"an amendment may change only {sorted(allowed)}; got {sorted(changes)}",
+                field="changes",
+            )
+        amended = apply_changes(current, changes)
+        stored_changes = amended.model_dump(mode="json", include=set(changes))
+        self.trigger_event(
+            self.EventAmended, corrects=event_id, reason=reason, changes=stored_changes, **meta.fields()
+        )
+
+    def _correctable(self, event_id: UUID) -> LedgerEvent:
+        target = self.recorded(event_id)
+        if isinstance(target, LedgerAggregate.EventRetracted | LedgerAggregate.EventAmended):
+            raise RuleViolation(
+                "correction/no-correction-of-corrections",
+                "a correction cannot itself be corrected; record a new correction of the original",
+            )
+        if self.is_retracted(event_id):
+            raise RuleViolation("correction/already-retracted", f"event {event_id} is already retracted")
+        return target
+
+
+def apply_changes(fact: E, changes: dict[str, Any]) -> E:
+    """A copy of ``fact`` with ``changes`` validated against its own schema."""
+    try:
+        return type(fact).model_validate(fact.model_dump() | changes)
+    except ValidationError as err:
+        raise InvalidInput(f"amended values are not valid: {err.errors(include_url=False)}") from err

@@ -1,0 +1,79 @@
+"""One Settings object (env prefix ``COC_LEDGER_``) that configures every process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.errors import InvalidInput
+
+
+class Settings(BaseSettings):
+    """Configuration, read once by each process's composition root and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="COC_LEDGER_", extra="forbid", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/dbname[?schema=name]; "
+        "unset means the SQLite file at sqlite_path",
+    )
+    sqlite_path: Path = Field(default=Path("var/ledger.sqlite3"))
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
+    aggregate_cache_size: int = Field(default=20_000, ge=0)
+    command_retries: int = Field(default=5, ge=0, le=50)
+    postgres_lock_timeout_seconds: int = Field(default=5, ge=1)
+    postgres_pool_size: int = Field(default=5, ge=1)
+    load_demo_data: bool = True
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("database_url must start with postgresql://")
+        return value
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgres"]:
+        return "postgres" if self.database_url else "sqlite"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing ``env`` dict for the configured store."""
+        env = {
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "CREATE_TABLE": "y",
+        }
+        if self.database_url is None:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            env |= {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+            return env
+        url = urlsplit(self.database_url)
+        if not url.path.strip("/"):
+            raise InvalidInput("database_url names no database (postgresql://host/dbname)")
+        schema = parse_qs(url.query).get("schema", [""])[0]
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(url.path.strip("/")),
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_SCHEMA": schema,
+            "POSTGRES_LOCK_TIMEOUT": str(self.postgres_lock_timeout_seconds),
+            "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+        return env

@@ -1,0 +1,85 @@
+"""Shared fixtures: a ledger on SQLite and on PostgreSQL (one fresh schema per test)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from commands.base import Caller, Command, Receipt
+from commands.registry import run
+from ledger.application import Ledger
+from ledger.clock import FixedClock
+from ledger.domain.base import Source
+from ledger.settings import Settings
+
+POSTGRES_URL_VARIABLE = "COC_TEST_POSTGRES_URL"
+UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def postgres_url() -> str:
+    """The PostgreSQL URL for tests; skips without one, except under CI where it fails."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        message = f"{POSTGRES_URL_VARIABLE} is not set: PostgreSQL tests need a server"
+        if UNDER_CI:
+            pytest.fail(message + " (CI=true: a skipped PostgreSQL test is a failure)")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A URL pointing at a fresh, empty schema that is dropped afterwards."""
+    url = postgres_url()
+    schema = f"t_{uuid4().hex[:16]}"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as err:
+        if UNDER_CI:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL_VARIABLE} is unreachable: {err}")
+        pytest.skip(f"PostgreSQL unreachable: {err}")
+    yield f"{url}?schema={schema}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh store, once per backend."""
+    if request.param == "sqlite":
+        return Settings(sqlite_path=tmp_path / "ledger.sqlite3", load_demo_data=False)
+    url = request.getfixturevalue("postgres_schema_url")
+    return Settings(database_url=url, load_demo_data=False)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def ledger(settings: Settings, clock: FixedClock) -> Iterator[Ledger]:
+    app = Ledger(settings, clock=clock)
+    yield app
+    app.close()
+
+
+CALLER = Caller(actor="tester", source=Source.CLI, request_id="req-test")
+
+
+@pytest.fixture
+def do(ledger: Ledger) -> Callable[[Command], Receipt]:
+    """Run a command on the test ledger as a fixed caller."""
+
+    def _do(command: Command) -> Receipt:
+        return run(ledger, command, CALLER)
+
+    return _do

@@ -10,7 +10,7 @@ from commands.runtime import UnitOfWork
 from ledger.domain.agreements import Agreement, agreement_ref
 from ledger.domain.end_users import EndUser
 from ledger.domain.organisations import Agency
-from ledger.domain.vocabulary import AgreementKind, ProctoredOutcome, Process
+from ledger.domain.vocabulary import AgreementKind, Process, ProctoredOutcome
 from ledger.errors import RuleViolation
 
 MO_ASSESSOR_COURSE = "MO-CE-ASSESSOR"

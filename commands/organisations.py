@@ -7,8 +7,8 @@ from pydantic import Field
 from commands.base import Command
 from commands.runtime import UnitOfWork
 from ledger.domain.organisations import Agency, CoC
-from ledger.errors import RuleViolation
 from ledger.domain.vocabulary import ContactRole, OrgCesRole, Process, ProgramType, Ref, Text
+from ledger.errors import RuleViolation
 
 
 class RegisterCoc(Command):

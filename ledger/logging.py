@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -14,7 +15,9 @@ from ledger.settings import Settings
 _SENSITIVE_KEYS = frozenset({"email", "name", "first_name", "last_name", "password", "token"})
 
 
-def _drop_personal_data(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _drop_personal_data(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Last line of defence: personal fields never reach a log line."""
     for key in _SENSITIVE_KEYS & event_dict.keys():
         event_dict[key] = "[redacted]"

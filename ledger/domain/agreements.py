@@ -76,7 +76,7 @@ class Agreement(LedgerAggregate):
         for fact in self.facts(Agreement.Signed, Agreement.Revised):
             if isinstance(fact, Agreement.Revised):
                 current = []
-            else:
+            elif isinstance(fact, Agreement.Signed):
                 current.append(fact)
         return current
 

@@ -155,16 +155,16 @@ class LedgerAggregate(BaseAggregate[UUID]):
             found = fact
         return found
 
-    def recorded(self, event_id: UUID) -> LedgerEvent:
+    def recorded_event(self, event_id: UUID) -> LedgerEvent:
         for fact in self._facts:
             if fact.event_id == event_id:
                 return fact
-        raise NotFound(f"event {event_id} is not part of {self.kind} {self.id}", event_id=str(event_id))
+        raise NotFound(f"event {event_id} is not part of {self.kind} {self.id}",
+                       event_id=str(event_id))
 
     def is_retracted(self, event_id: UUID) -> bool:
-        return any(
-            isinstance(c, LedgerAggregate.EventRetracted) for c in self._corrections.get(event_id, ())
-        )
+        corrections = self._corrections.get(event_id, ())
+        return any(isinstance(c, LedgerAggregate.EventRetracted) for c in corrections)
 
     # --- corrections ---------------------------------------------------------------------
 
@@ -175,9 +175,11 @@ class LedgerAggregate(BaseAggregate[UUID]):
                 "correction/creation-not-retractable",
                 "the event that created an entity cannot be retracted; amend it instead",
             )
-        self.trigger_event(self.EventRetracted, corrects=event_id, reason=reason, **meta.fields())
+        self.trigger_event(self.EventRetracted, corrects=event_id, reason=reason,
+                           **meta.fields())
 
-    def amend(self, event_id: UUID, reason: str, changes: dict[str, Any], meta: EventMeta) -> None:
+    def amend(self, event_id: UUID, reason: str, changes: dict[str, Any],
+              meta: EventMeta) -> None:
         target = self._correctable(event_id)
         current = self._corrected(target)
         assert current is not None
@@ -190,19 +192,19 @@ class LedgerAggregate(BaseAggregate[UUID]):
             )
         amended = apply_changes(current, changes)
         stored_changes = amended.model_dump(mode="json", include=set(changes))
-        self.trigger_event(
-            self.EventAmended, corrects=event_id, reason=reason, changes=stored_changes, **meta.fields()
-        )
+        self.trigger_event(self.EventAmended, corrects=event_id, reason=reason,
+                           changes=stored_changes, **meta.fields())
 
     def _correctable(self, event_id: UUID) -> LedgerEvent:
-        target = self.recorded(event_id)
+        target = self.recorded_event(event_id)
         if isinstance(target, LedgerAggregate.EventRetracted | LedgerAggregate.EventAmended):
             raise RuleViolation(
                 "correction/no-correction-of-corrections",
                 "a correction cannot itself be corrected; record a new correction of the original",
             )
         if self.is_retracted(event_id):
-            raise RuleViolation("correction/already-retracted", f"event {event_id} is already retracted")
+            raise RuleViolation("correction/already-retracted",
+                                f"event {event_id} is already retracted")
         return target
 
 
@@ -211,4 +213,5 @@ def apply_changes(fact: E, changes: dict[str, Any]) -> E:
     try:
         return type(fact).model_validate(fact.model_dump() | changes)
     except ValidationError as err:
-        raise InvalidInput(f"amended values are not valid: {err.errors(include_url=False)}") from err
+        problems = err.errors(include_url=False)
+        raise InvalidInput(f"amended values are not valid: {problems}") from err

@@ -129,7 +129,10 @@ class EndUser(LedgerAggregate):
         """The agency the user currently works for, or None after a departure."""
         agency: str | None = None
         for fact in self.facts(EndUser.Registered, EndUser.JoinedAgency, EndUser.DepartedAgency):
-            agency = None if isinstance(fact, EndUser.DepartedAgency) else fact.agency_ref
+            if isinstance(fact, EndUser.Registered | EndUser.JoinedAgency):
+                agency = fact.agency_ref
+            else:
+                agency = None
         return agency
 
     def completed(self, *course_codes: str) -> list[EndUser.CourseCompleted]:
@@ -147,7 +150,7 @@ class EndUser(LedgerAggregate):
                 states[fact.request_ref] = "submitted"
             elif isinstance(fact, EndUser.AccessRequestApproved):
                 states[fact.request_ref] = "approved"
-            else:
+            elif isinstance(fact, EndUser.AccessRequestDenied):
                 states[fact.request_ref] = "denied"
         return states
 

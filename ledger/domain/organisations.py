@@ -146,7 +146,7 @@ class Agency(LedgerAggregate):
         for fact in self.facts(Agency.RegionJoined, Agency.RegionLeft):
             if isinstance(fact, Agency.RegionJoined):
                 regions.add(fact.region)
-            else:
+            elif isinstance(fact, Agency.RegionLeft):
                 regions.discard(fact.region)
         return regions
 
@@ -169,7 +169,7 @@ class Agency(LedgerAggregate):
         for fact in self.facts(Agency.StaffMemberJoined, Agency.StaffMemberLeft):
             if isinstance(fact, Agency.StaffMemberJoined):
                 members.add(fact.user_ref)
-            else:
+            elif isinstance(fact, Agency.StaffMemberLeft):
                 members.discard(fact.user_ref)
         return members
 

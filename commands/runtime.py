@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -108,7 +110,9 @@ def execute(
     digest = payload_digest(command) if command.idempotency_key else ""
     policy = eligibility or NoPolicyAdopted()
 
-    for _attempt in range(ledger.settings.command_retries + 1):
+    for attempt in range(ledger.settings.command_retries + 1):
+        if attempt:
+            _back_off(attempt)
         uow = UnitOfWork(ledger, meta, policy)
         try:
             if not creates_tenant:
@@ -149,6 +153,11 @@ def execute(
     raise ConcurrencyConflict(
         f"{command.name} kept colliding with concurrent writes "
         f"({ledger.settings.command_retries + 1} attempts); retry later")
+
+
+def _back_off(attempt: int) -> None:
+    """Sleep a random while, growing with each attempt, so colliding writers drift apart."""
+    time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
 
 
 def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
     aggregate_cache_size: int = Field(default=20_000, ge=0)
-    command_retries: int = Field(default=5, ge=0, le=50)
+    command_retries: int = Field(default=8, ge=0, le=20)
     postgres_lock_timeout_seconds: int = Field(default=5, ge=1)
     postgres_pool_size: int = Field(default=5, ge=1)
     load_demo_data: bool = True

@@ -116,7 +116,7 @@ class EnrolInCourse(Command):
 
 def enrol_in_course(cmd: EnrolInCourse, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
-    if uow.coc().process is Process.CHICAGO:
+    if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "course", course_code=cmd.course_code)
     user.enrol(uow.meta, course_code=cmd.course_code, course_title=cmd.course_title,
                provider=cmd.provider, payment=cmd.payment, fee_cents=cmd.fee_cents)
@@ -139,7 +139,7 @@ class RecordCourseCompletion(Command):
 
 def record_course_completion(cmd: RecordCourseCompletion, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
-    if uow.coc().process is Process.CHICAGO:
+    if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "course", course_code=cmd.course_code)
     user.complete_course(
         uow.meta, course_code=cmd.course_code, course_title=cmd.course_title,
@@ -175,7 +175,7 @@ class SubmitAccessRequest(Command):
 
 def submit_access_request(cmd: SubmitAccessRequest, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
-    if uow.coc().process is Process.MISSOURI_BOS:
+    if uow.process() is Process.MISSOURI_BOS:
         uar_with_assessor_certificate(user)
     user.submit_access_request(
         uow.meta, request_ref=cmd.request_ref, request_type=cmd.request_type,
@@ -220,7 +220,7 @@ class RecordProctoredSession(Command):
 
 def record_proctored_session(cmd: RecordProctoredSession, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
-    if uow.coc().process is Process.CHICAGO:
+    if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "proctored")
     user.record_proctored_session(cmd.session_ref, cmd.outcome, cmd.notes, uow.meta)
     return user

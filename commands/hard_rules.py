@@ -101,7 +101,7 @@ def missouri_uar_approved(user: EndUser) -> None:
 
 def credential_gates(user: EndUser, hmis_role: str, uow: UnitOfWork) -> None:
     """Every hard rule that must hold before a user gets live credentials."""
-    process = uow.coc().process
+    process = uow.process()
     if process is Process.CHICAGO:
         chicago_step_order(user, "credentials", hmis_role=hmis_role)
     elif process is Process.LAHSA:

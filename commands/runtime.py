@@ -19,6 +19,7 @@ from ledger.application import Ledger
 from ledger.domain.base import EventMeta, LedgerAggregate
 from ledger.domain.obligations import IdempotencyRecord
 from ledger.domain.organisations import CoC
+from ledger.domain.vocabulary import Process
 from ledger.eligibility import EligibilityPolicy, NoPolicyAdopted
 from ledger.errors import (
     ConcurrencyConflict,
@@ -65,6 +66,14 @@ class UnitOfWork:
 
     def coc(self) -> CoC:
         return self.get(CoC)
+
+    def process(self) -> Process:
+        """The process whose hard rules this CoC follows."""
+        process = self.ledger.tenant_process(self.meta.coc)
+        if process is None:
+            raise NotFound(f"coc {self.meta.coc!r} is not registered", kind="coc",
+                           ref=self.meta.coc)
+        return process
 
     def create(self, aggregate: A, *key: str) -> A:
         """Add a new aggregate; refuse it when its natural key is already taken."""
@@ -116,7 +125,7 @@ def execute(
         uow = UnitOfWork(ledger, meta, policy)
         try:
             if not creates_tenant:
-                uow.coc()
+                uow.process()
             subject = handler(command, uow)
         except LedgerError:
             ledger.forget(uow.ids())

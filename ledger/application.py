@@ -19,6 +19,9 @@ from eventsourcing.utils import Environment, EnvType
 
 from ledger.clock import Clock, SystemClock
 from ledger.domain.base import LedgerAggregate, LedgerEvent
+from ledger.domain.organisations import CoC
+from ledger.domain.vocabulary import Process
+from ledger.ids import entity_id
 from ledger.errors import ConcurrencyConflict, NotFound
 from ledger.mapper import OrjsonTranscoder, PydanticMapper
 from ledger.positions import PositionIndex, position_index
@@ -49,6 +52,7 @@ class Ledger(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         super().__init__(env=settings.eventsourcing_env())
         self.positions: PositionIndex = position_index(self.recorder)
+        self._tenant_processes: dict[str, Process] = {}
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the given settings configure the store: the process environment is not read."""
@@ -67,6 +71,17 @@ class Ledger(Application[UUID]):
         if not isinstance(aggregate, cls):
             return None
         return aggregate
+
+    def tenant_process(self, coc: str) -> Process | None:
+        """The process a registered CoC follows (None if not registered). A CoC is never
+        removed and its process is a fixed field, so known answers are kept."""
+        process = self._tenant_processes.get(coc)
+        if process is None:
+            tenant = self.load(CoC, entity_id(CoC.kind, coc))
+            if tenant is None:
+                return None
+            process = self._tenant_processes[coc] = tenant.process
+        return process
 
     def history(self, aggregate_id: UUID) -> list[HistoryEntry]:
         """Every event of one entity, in order, with its log position."""

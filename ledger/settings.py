@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             env |= {
+                # One process writes an SQLite file, so its aggregate cache is authoritative;
+                # a stale copy would still fail its write (IntegrityError) and be reloaded.
+                "AGGREGATE_CACHE_FASTFORWARD": "n",
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",

@@ -19,6 +19,9 @@ class Agreement(LedgerAggregate):
     kind = "agreement"
 
     class Drafted(LedgerAggregate.Created):
+        fixed_fields = frozenset(
+            {"ref", "agreement_kind", "agency_ref", "region", "partner_agency_ref", "parties"})
+
         ref: str
         agreement_kind: AgreementKind
         agency_ref: str

@@ -71,6 +71,10 @@ class LedgerEvent(BaseModel):
     request_id: str
     effective_at: AwareDatetime
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> LedgerEvent:
+        """Events are immutable: copies of an aggregate share them (keeps cached reads cheap)."""
+        return self
+
     @property
     def recorded_at(self) -> datetime:
         return self.timestamp
@@ -93,6 +97,9 @@ class LedgerAggregate(BaseAggregate[UUID]):
             aggregate._facts.append(self)
 
     class Created(Event, CanInitAggregate[UUID]):
+        # Natural-key fields: the entity's id derives from them, so no amendment may change them.
+        fixed_fields: ClassVar[frozenset[str]] = frozenset({"ref", "code"})
+
         originator_topic: str
 
         def apply(self, aggregate: Any) -> None:
@@ -126,6 +133,16 @@ class LedgerAggregate(BaseAggregate[UUID]):
         _facts: list[LedgerEvent]
         _corrections: dict[UUID, list[LedgerEvent]]
         coc: str
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LedgerAggregate:
+        """A copy that can take new events without touching the original (facts are shared:
+        events are immutable)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._facts = list(self._facts)
+        clone._corrections = {k: list(v) for k, v in self._corrections.items()}
+        clone.__dict__["_pending_events"] = list(self.pending_events)
+        return clone
 
     # --- reading facts -------------------------------------------------------------------
 
@@ -183,7 +200,8 @@ class LedgerAggregate(BaseAggregate[UUID]):
         target = self._correctable(event_id)
         current = self._corrected(target)
         assert current is not None
-        allowed = (set(type(target).model_fields) - META_FIELDS) | {"effective_at"}
+        fixed = getattr(type(target), "fixed_fields", frozenset())
+        allowed = (set(type(target).model_fields) - META_FIELDS - fixed) | {"effective_at"}
         unknown = set(changes) - allowed
         if not changes or unknown:
             raise InvalidInput(

@@ -24,6 +24,8 @@ class EndUser(LedgerAggregate):
     kind = "user"
 
     class Registered(LedgerAggregate.Created):
+        fixed_fields = frozenset({"ref", "agency_ref"})
+
         ref: str
         agency_ref: str
         name: str | None = None

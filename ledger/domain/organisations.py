@@ -16,6 +16,8 @@ class CoC(LedgerAggregate):
     kind = "coc"
 
     class Registered(LedgerAggregate.Created):
+        fixed_fields = frozenset({"code", "process"})
+
         code: str
         name: str
         process: Process

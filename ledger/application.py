@@ -21,8 +21,8 @@ from ledger.clock import Clock, SystemClock
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.organisations import CoC
 from ledger.domain.vocabulary import Process
-from ledger.ids import entity_id
 from ledger.errors import ConcurrencyConflict, NotFound
+from ledger.ids import entity_id
 from ledger.mapper import OrjsonTranscoder, PydanticMapper
 from ledger.positions import PositionIndex, position_index
 from ledger.settings import Settings

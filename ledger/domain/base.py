@@ -200,7 +200,7 @@ class LedgerAggregate(BaseAggregate[UUID]):
         target = self._correctable(event_id)
         current = self._corrected(target)
         assert current is not None
-        fixed = getattr(type(target), "fixed_fields", frozenset())
+        fixed: frozenset[str] = getattr(type(target), "fixed_fields", frozenset())
         allowed = (set(type(target).model_fields) - META_FIELDS - fixed) | {"effective_at"}
         unknown = set(changes) - allowed
         if not changes or unknown:

@@ -63,7 +63,8 @@ def sign_agreement(cmd: SignAgreement, uow: UnitOfWork) -> Agreement:
         if uow.coc().regional_ce_lead(drafted.region) is None:
             raise RuleViolation("MO-606/ce-mou/regional-lead-assigned",
                                 f"region {drafted.region} has no Regional CE Lead to sign")
-    if cmd.party is Party.LEAD_AGENCY and uow.coc().lead_agency is None:
+    if (drafted.agreement_kind is AgreementKind.CE_MOU and cmd.party is Party.LEAD_AGENCY
+            and uow.coc().lead_agency is None):
         raise RuleViolation("MO-606/ce-mou/lead-agency-designated",
                             "the CoC has no designated Lead Agency to sign")
     agreement.sign(cmd.party, cmd.signatory, uow.meta)

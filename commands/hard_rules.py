@@ -81,7 +81,9 @@ def chicago_step_order(user: EndUser, step: str, course_code: str | None = None,
 def lahsa_org_gates(user: EndUser, uow: UnitOfWork) -> None:
     """CA-600: steps 1 and 2 (organisation agreement, program set-up) before any user access."""
     agency_ref = user.agency_ref
-    assert agency_ref is not None
+    if agency_ref is None:
+        raise RuleViolation("user/member-of-agency",
+                            f"user {user.ref} has left their agency; record a join first")
     agreement = uow.find(Agreement, agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT,
                                                   agency_ref))
     if agreement is None or not agreement.fully_executed:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from commands.base import Command
 from commands.runtime import UnitOfWork
@@ -15,7 +16,9 @@ from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake, FollowUp
 from ledger.domain.organisations import Agency, CoC
 from ledger.domain.vocabulary import Reason
+from ledger.errors import InvalidInput
 
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 CORRECTABLE: dict[str, type[LedgerAggregate]] = {
     cls.kind: cls for cls in (CoC, Agency, Agreement, EndUser, DataPartnerIntake, FollowUp)
 }
@@ -52,5 +55,11 @@ class AmendEvent(Command):
 
 def amend_event(cmd: AmendEvent, uow: UnitOfWork) -> LedgerAggregate:
     entity = _entity(cmd.entity_kind, cmd.entity_ref, uow)
+    if "effective_at" in cmd.changes:
+        try:
+            moment = _MOMENT.validate_python(cmd.changes["effective_at"])
+        except ValidationError as err:
+            raise InvalidInput(f"changes.effective_at is not a time with a zone: {err}") from err
+        uow.require_not_future(moment, "changes.effective_at")
     entity.amend(cmd.event_id, cmd.reason, cmd.changes, uow.meta)
     return entity

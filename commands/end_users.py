@@ -320,6 +320,7 @@ class RecordLoginActivity(Command):
 
 def record_login_activity(cmd: RecordLoginActivity, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
+    uow.require_not_future(cmd.period_end, "period_end")
     user.summarise_logins(uow.meta, period_start=cmd.period_start, period_end=cmd.period_end,
                           login_count=cmd.login_count, last_login_at=cmd.last_login_at)
     return user

@@ -71,11 +71,12 @@ def chicago_step_order(user: EndUser, step: str, course_code: str | None = None,
             user.completed(IL_READ_ONLY_INTRO_COURSE, IL_INTRO_COURSE))
         if read_only_path:
             return
-        if ProctoredOutcome.PASSED not in user.proctored_outcomes():
+        outcomes = user.proctored_outcomes()
+        if not outcomes or outcomes[-1] is not ProctoredOutcome.PASSED:
             raise RuleViolation(
                 "IL-510/step-4/proctored-pass-first",
-                "live credentials follow a passed proctored session (read-only users: the "
-                "alternate introduction)")
+                "live credentials follow a proctored session whose latest outcome is a pass "
+                "(read-only users: the alternate introduction)")
 
 
 def lahsa_org_gates(user: EndUser, uow: UnitOfWork) -> None:

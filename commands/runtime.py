@@ -6,7 +6,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -84,11 +84,22 @@ class UnitOfWork:
         self._aggregates[aggregate.id] = aggregate
         return aggregate
 
+    def require_not_future(self, moment: datetime, field: str) -> None:
+        """Refuse a time later than now plus the allowed clock skew."""
+        require_not_future(self.ledger, self.meta.timestamp, moment, field)
+
     def changed(self) -> list[LedgerAggregate]:
         return [a for a in self._aggregates.values() if a.pending_events]
 
     def ids(self) -> list[UUID]:
         return list(self._aggregates)
+
+
+def require_not_future(ledger: Ledger, now: datetime, moment: datetime, field: str) -> None:
+    skew = ledger.settings.clock_skew_seconds
+    if moment > now + timedelta(seconds=skew):
+        raise InvalidInput(f"{field} {moment.isoformat()} is in the future (more than {skew}s "
+                           "after now)", field=field)
 
 
 def payload_digest(command: Command) -> str:
@@ -109,11 +120,7 @@ def execute(
     """Run ``handler`` for ``command`` and return its receipt (see module docstring)."""
     now = ledger.clock.now()
     effective_at = command.effective_at or now
-    skew = timedelta(seconds=ledger.settings.clock_skew_seconds)
-    if effective_at > now + skew:
-        raise InvalidInput(
-            f"effective_at {effective_at.isoformat()} is in the future "
-            f"(more than {ledger.settings.clock_skew_seconds}s after now)", field="effective_at")
+    require_not_future(ledger, now, effective_at, "effective_at")
     meta = EventMeta(coc=command.coc, actor=caller.actor, source=caller.source,
                      request_id=caller.request_id, effective_at=effective_at, timestamp=now)
     digest = payload_digest(command) if command.idempotency_key else ""

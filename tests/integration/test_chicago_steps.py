@@ -210,3 +210,13 @@ def test_read_only_role_still_needs_an_introduction(ledger: Ledger, do: Do) -> N
     refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user,
                                          hmis_role=IL_READ_ONLY_ROLE),
             "IL-510/step-4/proctored-pass-first")
+
+
+def test_a_pass_followed_by_a_redo_closes_credentials_again(ledger: Ledger, do: Do) -> None:
+    w = chicago(do)
+    il_through_step(do, w, 3)
+    do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-2",
+                              outcome=ProctoredOutcome.REDO_REQUIRED))
+
+    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
+            "IL-510/step-4/proctored-pass-first")

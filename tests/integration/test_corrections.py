@@ -334,3 +334,20 @@ def test_corrections_hold_after_reading_from_a_fresh_ledger(
 
     assert [(c.course_code, c.certificate_id) for c in reloaded.facts(
         EndUser.CourseCompleted)] == [("WI-CE-101", "CERT-NEW")]
+
+
+def test_an_amendment_cannot_move_a_fact_into_the_future(
+        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    w = with_completion(do)
+    tomorrow = clock.now() + timedelta(days=1)
+
+    rejected(ledger, do, amend(w, completion_id(ledger, w), effective_at=tomorrow.isoformat()),
+             InvalidInput)
+
+
+def test_an_amendment_cannot_change_a_natural_key(ledger: Ledger, do: Do) -> None:
+    w = wisconsin(do)
+    registered = user(ledger, w.coc, w.user).last(EndUser.Registered)
+    assert registered is not None
+
+    rejected(ledger, do, amend(w, registered.event_id, ref="SOMEONE-ELSE"), InvalidInput)

@@ -33,7 +33,7 @@ from ledger.clock import FixedClock
 from ledger.domain.base import Source
 from ledger.domain.end_users import EndUser
 from ledger.domain.vocabulary import CredentialState, FormKind, PaymentMethod
-from ledger.errors import DuplicateEntity, NotFound, RuleViolation
+from ledger.errors import DuplicateEntity, InvalidInput, NotFound, RuleViolation
 from tests.integration.builders import (
     Do,
     Wisconsin,
@@ -446,3 +446,12 @@ def test_record_login_activity_stores_the_period_summary(
     [summary] = user(ledger, w.coc, w.user).facts(EndUser.LoginActivitySummarised)
     assert (summary.period_start, summary.period_end) == (start, clock.now())
     assert (summary.login_count, summary.last_login_at) == (4, last_login)
+
+
+def test_login_activity_of_a_period_not_yet_over_is_refused(
+        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    w = with_credentials(do)
+
+    rejected(ledger, do, RecordLoginActivity(
+        coc=w.coc, user_ref=w.user, period_start=clock.now() - timedelta(days=1),
+        period_end=clock.now() + timedelta(days=6), login_count=0), InvalidInput)

@@ -135,8 +135,7 @@ def execute(
                 uow.process()
             subject = handler(command, uow)
         except LedgerError:
-            ledger.forget(uow.ids())
-            replay = _replay(ledger, command, digest)
+            replay = _after_failure(ledger, uow, command, digest)
             if replay is not None:
                 return replay
             raise
@@ -151,8 +150,7 @@ def execute(
         try:
             recordings = ledger.save_all(to_save)
         except IntegrityError:
-            ledger.forget(uow.ids())
-            replay = _replay(ledger, command, digest)
+            replay = _after_failure(ledger, uow, command, digest)
             if replay is not None:
                 return replay
             continue
@@ -174,6 +172,13 @@ def execute(
 def _back_off(attempt: int) -> None:
     """Sleep a random while, growing with each attempt, so colliding writers drift apart."""
     time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
+
+
+def _after_failure(ledger: Ledger, uow: UnitOfWork, command: Command,
+                   digest: str) -> Receipt | None:
+    """Drop the attempt's cached entities; the earlier receipt if the key was already used."""
+    ledger.forget(uow.ids())
+    return _replay(ledger, command, digest)
 
 
 def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:

@@ -1,0 +1,1 @@
+"""The HTTP service of CoC Ledger (aiohttp): commands in, entity histories out."""

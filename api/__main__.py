@@ -1,0 +1,77 @@
+"""``python -m api``: serve the ledger over HTTP, configured by COC_LEDGER_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+from eventsourcing.persistence import PersistenceError
+from pydantic import ValidationError
+
+from api.app import create_app
+from commands.demo import load_demo
+from ledger.application import Ledger
+from ledger.errors import InvalidInput
+from ledger.logging import configure_logging
+from ledger.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _serve(settings: Settings, ledger: Ledger) -> None:
+    log = structlog.get_logger("api")
+    if settings.load_demo_data and ledger.head() == 0:
+        count = load_demo(ledger)
+        log.info("demo data loaded", commands=count, head=ledger.head())
+    log.info("serving", host=settings.host, port=settings.port, backend=settings.backend)
+    web.run_app(create_app(settings, ledger), host=settings.host, port=settings.port,
+                print=None, access_log=None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build everything from the environment's settings, then serve until SIGINT or SIGTERM."""
+    argparse.ArgumentParser(
+        prog="python -m api",
+        description="Serve CoC Ledger over HTTP. Configure it with COC_LEDGER_* environment "
+        "variables (COC_LEDGER_DATABASE_URL or COC_LEDGER_SQLITE_PATH, COC_LEDGER_HOST, "
+        "COC_LEDGER_PORT, COC_LEDGER_LOAD_DEMO_DATA, COC_LEDGER_LOG_FORMAT, ...).",
+    ).parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        print(f"invalid COC_LEDGER_* configuration:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings)
+    log = structlog.get_logger("api")
+    try:
+        ledger = Ledger(settings)
+    except InvalidInput as err:
+        log.error("invalid configuration", detail=err.message)
+        return EXIT_USAGE
+    except (PersistenceError, OSError) as err:
+        log.error("store unavailable", backend=settings.backend, error=type(err).__name__)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    try:
+        _serve(settings, ledger)
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as err:  # e.g. the port is taken
+        log.error("stopped on error", error=type(err).__name__, detail=str(err))
+        return EXIT_FAILED
+    except PersistenceError as err:
+        log.error("stopped on error", error=type(err).__name__)
+        return EXIT_FAILED
+    finally:
+        ledger.close()
+    log.info("stopped")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

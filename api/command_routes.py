@@ -1,0 +1,102 @@
+"""Write endpoints: one ``POST /v1/commands/{name}`` per registered command, and their list."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import ValidationError
+
+from api.keys import LEDGER, REQUEST_ID
+from api.problems import ApiProblem, validation_problem
+from api.responses import JSON, dumps, json_response
+from commands.base import Caller, Command
+from commands.registry import COMMANDS, CommandSpec, run
+from ledger.domain.base import Source
+
+COMMANDS_PATH = "/v1/commands"
+ACTOR_HEADER = "X-Actor"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+def actor_of(request: web.Request) -> str:
+    """The caller named by ``X-Actor`` (authentication replaces this header later)."""
+    actor = request.headers.get(ACTOR_HEADER, "").strip()
+    if not actor:
+        raise ApiProblem(401, "missing_actor",
+                         f"name the caller in the {ACTOR_HEADER} header",
+                         headers={"WWW-Authenticate": f'{ACTOR_HEADER} realm="coc-ledger"'})
+    if not _PRINTABLE.match(actor):
+        raise ApiProblem(400, "invalid_header",
+                         f"{ACTOR_HEADER} must be 1 to 200 printable characters")
+    return actor
+
+
+def _header_key(request: web.Request) -> str | None:
+    """``Idempotency-Key``, with the quotes of its structured-field form removed."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    return key
+
+
+def parse_command(model: type[Command], body: bytes, header_key: str | None) -> Command:
+    """Validate the JSON body as ``model``; the header key fills a missing body key."""
+    try:
+        command = model.model_validate_json(body or b"{}")
+    except ValidationError as err:
+        raise validation_problem(err, f"the {model.name} command") from err
+    if header_key is None or header_key == command.idempotency_key:
+        return command
+    if command.idempotency_key is not None:
+        raise ApiProblem(422, "idempotency_key_mismatch",
+                         f"the {IDEMPOTENCY_HEADER} header and the body's idempotency_key "
+                         "differ; send one of them, or the same value in both")
+    try:
+        return model.model_validate(
+            command.model_dump(exclude_unset=True) | {"idempotency_key": header_key})
+    except ValidationError as err:
+        raise ApiProblem(422, "invalid_header",
+                         f"{IDEMPOTENCY_HEADER} must be 1 to 200 printable ASCII characters "
+                         "without spaces") from err
+
+
+def _handler(spec: CommandSpec) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        actor = actor_of(request)
+        command = parse_command(spec.model, await request.read(), _header_key(request))
+        caller = Caller(actor=actor, source=Source.API, request_id=request[REQUEST_ID])
+        receipt = await asyncio.to_thread(run, request.app[LEDGER], command, caller)
+        location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
+        return json_response(receipt, status=200 if receipt.replayed else 201,
+                             headers={"Location": location})
+
+    return handle
+
+
+def _catalogue() -> dict[str, Any]:
+    return {"commands": [
+        {"name": name, "path": f"{COMMANDS_PATH}/{name}", "schema": spec.model.model_json_schema()}
+        for name, spec in COMMANDS.items()
+    ]}
+
+
+def command_routes() -> list[web.RouteDef]:
+    """The command list and one POST route per command in the registry."""
+    catalogue = dumps(_catalogue())
+
+    async def list_commands(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=catalogue, content_type=JSON)
+
+    return [web.get(COMMANDS_PATH, list_commands, name="commands")] + [
+        web.post(f"{COMMANDS_PATH}/{name}", _handler(spec),
+                 name=f"command_{name.replace('-', '_')}")
+        for name, spec in COMMANDS.items()
+    ]

@@ -1,0 +1,84 @@
+"""Per-request middleware: request id, problem responses for every error, one log line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import traceback
+from uuid import uuid4
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from api.keys import REQUEST_ID
+from api.problems import ApiProblem, problem_for, problem_response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_CLIENT_CLOSED = 499
+
+log = structlog.get_logger("api")
+
+
+def _request_id(request: web.Request) -> str:
+    """The caller's ``X-Request-ID`` when it is printable ASCII, else a fresh one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _VALID_REQUEST_ID.match(given) else uuid4().hex
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind the request id, turn every exception into a problem, log the outcome once.
+
+    Nothing of the request's body or personal headers reaches the log line; for an
+    unexpected exception it carries the exception type and stack frames, not the message
+    (messages of validation and database errors can quote personal data).
+    """
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    fields: dict[str, object] = {}
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+        except asyncio.CancelledError:
+            _log(request, request_id, _CLIENT_CLOSED, started, fields)
+            raise
+        except Exception as exc:
+            if isinstance(exc, web.HTTPException) and exc.status < 400:
+                raise
+            problem = problem_for(exc, request)
+            fields["code"] = problem.code
+            if problem.status >= 500 and not isinstance(exc, ApiProblem):
+                fields["error"] = type(exc).__name__
+                if exc.__cause__ is not None:
+                    fields["cause"] = type(exc.__cause__).__name__
+                if problem.status == 500:
+                    fields["stack"] = "".join(traceback.format_tb(exc.__traceback__))
+            response = problem_response(problem, request_id)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        _log(request, request_id, response.status, started, fields)
+        return response
+
+
+def _log(request: web.Request, request_id: str, status: int, started: float,
+         fields: dict[str, object]) -> None:
+    level = logging.WARNING if status == 503 else logging.ERROR if status >= 500 else logging.INFO
+    log.log(
+        level,
+        "request",
+        method=request.method,
+        route=_route(request),
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        request_id=request_id,
+        **fields,
+    )

@@ -1,0 +1,28 @@
+"""JSON responses rendered with orjson (pydantic models as JSON, anything unknown as its str)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+JSON = "application/json"
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    return str(obj)
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=_default)
+
+
+def json_response(data: Any, *, status: int = 200, content_type: str = JSON,
+                  headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(body=dumps(data), status=status, content_type=content_type,
+                        headers=headers)

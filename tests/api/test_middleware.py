@@ -1,0 +1,99 @@
+"""Per-request behaviour: request ids, one structured log line, no internals or personal data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import structlog
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+from ledger.application import Ledger, StoreUnavailable
+from ledger.settings import Settings
+from tests.api.support import ACTOR, MO, Client, Post, poster, problem
+
+SECRET_MESSAGE = "secret internals of robin.example@example.org"
+PERSON = {"coc": "MO-606", "user_ref": "u1", "agency_ref": "AG1",
+          "person_name": "Robin Example", "email": "robin.example@example.org"}
+
+
+async def test_a_given_request_id_is_echoed_and_recorded_on_the_event(
+        client: Client, post: Post) -> None:
+    response = await post("register-coc", MO, X_Request_ID="trace-7")
+
+    assert response.headers["X-Request-ID"] == "trace-7"
+    history = await (await client.get("/v1/cocs/MO-606/entities/coc/-/history")).json()
+    assert history["events"][0]["request_id"] == "trace-7"
+
+
+@pytest.mark.parametrize("given", [None, "", "has space", "x" * 201])
+async def test_a_missing_or_unusable_request_id_is_replaced_by_a_fresh_one(
+        lone_client: Client, given: str | None) -> None:
+    headers = {} if given is None else {"X-Request-ID": given}
+
+    response = await lone_client.get("/healthz", headers=headers)
+
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+async def test_each_request_logs_one_line_without_personal_data(
+        client: Client, post: Post) -> None:
+    await post("register-coc", MO)
+    await post("register-agency", {"coc": "MO-606", "agency_ref": "AG1", "agency_name": "A"})
+
+    with structlog.testing.capture_logs() as logs:
+        response = await post("register-end-user", PERSON, X_Request_ID="req-9")
+        await client.get("/v1/cocs/MO-606/entities/user/u1/history")
+
+    assert response.status == 201
+    assert [entry["event"] for entry in logs] == ["request", "request"]
+    assert logs[0] == {
+        "event": "request", "log_level": "info", "method": "POST",
+        "route": "/v1/commands/register-end-user", "status": 201,
+        "duration_ms": logs[0]["duration_ms"], "request_id": "req-9",
+    }
+    assert logs[1]["route"] == "/v1/cocs/{coc}/entities/{kind}/{ref}/history"
+    printed = repr(logs)
+    for secret in ("Robin", "robin.example", ACTOR):
+        assert secret not in printed
+
+
+async def test_a_problem_is_logged_with_its_code(lone_post: Post) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await lone_post("register-coc", {})
+
+    [entry] = logs
+    assert (entry["status"], entry["code"]) == (422, "validation_failed")
+
+
+async def test_an_unexpected_error_is_a_500_problem_without_internals(
+        client: Client, post: Post, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Ledger, aggregate_id: object) -> None:
+        raise RuntimeError(SECRET_MESSAGE)
+
+    monkeypatch.setattr(Ledger, "history", broken)
+
+    with structlog.testing.capture_logs() as logs:
+        response = await client.get("/v1/cocs/MO-606/entities/coc/-/history")
+
+    body = await problem(response, 500, "internal_error")
+    assert "secret" not in await response.text()
+    assert body["detail"].startswith("an unexpected error occurred")
+    [entry] = logs
+    assert (entry["log_level"], entry["error"]) == ("error", "RuntimeError")
+    assert "broken" in entry["stack"]
+    assert "robin" not in repr(entry)
+
+
+async def test_an_unavailable_store_on_write_is_a_503_problem(
+        settings: Settings, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(self: Ledger, aggregates: object) -> None:
+        raise StoreUnavailable("lock timeout")
+
+    monkeypatch.setattr(Ledger, "save_all", unavailable)
+    async with TestClient(TestServer(create_app(settings, ledger))) as test_client:
+        response = await poster(test_client)("register-coc", MO)
+
+        await problem(response, 503, "store_unavailable")
+    assert ledger.head() == 0

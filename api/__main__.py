@@ -27,8 +27,13 @@ def _serve(settings: Settings, ledger: Ledger) -> None:
         count = load_demo(ledger)
         log.info("demo data loaded", commands=count, head=ledger.head())
     log.info("serving", host=settings.host, port=settings.port, backend=settings.backend)
-    web.run_app(create_app(settings, ledger), host=settings.host, port=settings.port,
-                print=None, access_log=None)
+    web.run_app(
+        create_app(settings, ledger),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

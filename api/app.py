@@ -33,8 +33,7 @@ def _own_ledger(settings: Settings) -> Callable[[web.Application], AsyncIterator
 def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Application:
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
-    app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[request_context])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
     app[SETTINGS] = settings
     if ledger is None:
         app.cleanup_ctx.append(_own_ledger(settings))

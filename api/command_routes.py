@@ -27,12 +27,16 @@ def actor_of(request: web.Request) -> str:
     """The caller named by ``X-Actor`` (authentication replaces this header later)."""
     actor = request.headers.get(ACTOR_HEADER, "").strip()
     if not actor:
-        raise ApiProblem(401, "missing_actor",
-                         f"name the caller in the {ACTOR_HEADER} header",
-                         headers={"WWW-Authenticate": f'{ACTOR_HEADER} realm="coc-ledger"'})
+        raise ApiProblem(
+            401,
+            "missing_actor",
+            f"name the caller in the {ACTOR_HEADER} header",
+            headers={"WWW-Authenticate": f'{ACTOR_HEADER} realm="coc-ledger"'},
+        )
     if not _PRINTABLE.match(actor):
-        raise ApiProblem(400, "invalid_header",
-                         f"{ACTOR_HEADER} must be 1 to 200 printable characters")
+        raise ApiProblem(
+            400, "invalid_header", f"{ACTOR_HEADER} must be 1 to 200 printable characters"
+        )
     return actor
 
 
@@ -56,16 +60,22 @@ def parse_command(model: type[Command], body: bytes, header_key: str | None) -> 
     if header_key is None or header_key == command.idempotency_key:
         return command
     if command.idempotency_key is not None:
-        raise ApiProblem(422, "idempotency_key_mismatch",
-                         f"the {IDEMPOTENCY_HEADER} header and the body's idempotency_key "
-                         "differ; send one of them, or the same value in both")
+        raise ApiProblem(
+            422,
+            "idempotency_key_mismatch",
+            f"the {IDEMPOTENCY_HEADER} header and the body's idempotency_key "
+            "differ; send one of them, or the same value in both",
+        )
     try:
         return model.model_validate(
-            command.model_dump(exclude_unset=True) | {"idempotency_key": header_key})
+            command.model_dump(exclude_unset=True) | {"idempotency_key": header_key}
+        )
     except ValidationError as err:
-        raise ApiProblem(422, "invalid_header",
-                         f"{IDEMPOTENCY_HEADER} must be 1 to 200 printable ASCII characters "
-                         "without spaces") from err
+        raise ApiProblem(
+            422,
+            "invalid_header",
+            f"{IDEMPOTENCY_HEADER} must be 1 to 200 printable ASCII characters without spaces",
+        ) from err
 
 
 def _handler(spec: CommandSpec) -> Handler:
@@ -75,17 +85,24 @@ def _handler(spec: CommandSpec) -> Handler:
         caller = Caller(actor=actor, source=Source.API, request_id=request[REQUEST_ID])
         receipt = await asyncio.to_thread(run, request.app[LEDGER], command, caller)
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
-        return json_response(receipt, status=200 if receipt.replayed else 201,
-                             headers={"Location": location})
+        return json_response(
+            receipt, status=200 if receipt.replayed else 201, headers={"Location": location}
+        )
 
     return handle
 
 
 def _catalogue() -> dict[str, Any]:
-    return {"commands": [
-        {"name": name, "path": f"{COMMANDS_PATH}/{name}", "schema": spec.model.model_json_schema()}
-        for name, spec in COMMANDS.items()
-    ]}
+    return {
+        "commands": [
+            {
+                "name": name,
+                "path": f"{COMMANDS_PATH}/{name}",
+                "schema": spec.model.model_json_schema(),
+            }
+            for name, spec in COMMANDS.items()
+        ]
+    }
 
 
 def command_routes() -> list[web.RouteDef]:
@@ -96,7 +113,8 @@ def command_routes() -> list[web.RouteDef]:
         return web.Response(body=catalogue, content_type=JSON)
 
     return [web.get(COMMANDS_PATH, list_commands, name="commands")] + [
-        web.post(f"{COMMANDS_PATH}/{name}", _handler(spec),
-                 name=f"command_{name.replace('-', '_')}")
+        web.post(
+            f"{COMMANDS_PATH}/{name}", _handler(spec), name=f"command_{name.replace('-', '_')}"
+        )
         for name, spec in COMMANDS.items()
     ]

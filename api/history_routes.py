@@ -93,8 +93,8 @@ async def history_by_id(request: web.Request) -> web.StreamResponse:
 
 def history_routes() -> list[web.RouteDef]:
     return [
-        web.get(f"{ENTITIES_PATH}/by-id/{{entity_id}}/history", history_by_id,
-                name="history-by-id"),
-        web.get(f"{ENTITIES_PATH}/{{kind}}/{{ref}}/history", history_by_ref,
-                name="history"),
+        web.get(
+            f"{ENTITIES_PATH}/by-id/{{entity_id}}/history", history_by_id, name="history-by-id"
+        ),
+        web.get(f"{ENTITIES_PATH}/{{kind}}/{{ref}}/history", history_by_ref, name="history"),
     ]

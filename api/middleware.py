@@ -69,8 +69,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
 
 
-def _log(request: web.Request, request_id: str, status: int, started: float,
-         fields: dict[str, object]) -> None:
+def _log(
+    request: web.Request, request_id: str, status: int, started: float, fields: dict[str, object]
+) -> None:
     level = logging.WARNING if status == 503 else logging.ERROR if status >= 500 else logging.INFO
     log.log(
         level,

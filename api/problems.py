@@ -1,11 +1,11 @@
 """Every failure as an RFC 9457 problem: ledger, library and HTTP errors mapped to status and code.
 
-    ApiProblem              raised by the API layer itself (bad header, malformed body, ...)
-    LedgerError             its own ``status`` and ``code`` (rule violations add ``rule``)
-    store unavailable       503 ``store_unavailable`` (StoreUnavailable, or the store's
-                            OperationalError / InterfaceError raised while reading)
-    aiohttp HTTPException   its status (unknown route 404, wrong method 405, body too large 413)
-    anything else           500 ``internal_error``, without internals
+ApiProblem              raised by the API layer itself (bad header, malformed body, ...)
+LedgerError             its own ``status`` and ``code`` (rule violations add ``rule``)
+store unavailable       503 ``store_unavailable`` (StoreUnavailable, or the store's
+                        OperationalError / InterfaceError raised while reading)
+aiohttp HTTPException   its status (unknown route 404, wrong method 405, body too large 413)
+anything else           500 ``internal_error``, without internals
 """
 
 from __future__ import annotations
@@ -55,8 +55,15 @@ _RESERVED = frozenset({"type", "title", "status", "detail", "code", "request_id"
 class ApiProblem(Exception):
     """A failure the API layer detects itself, already in problem form."""
 
-    def __init__(self, status: int, code: str, detail: str, *,
-                 headers: dict[str, str] | None = None, **extensions: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -70,10 +77,12 @@ def validation_problem(err: ValidationError, what: str) -> ApiProblem:
     errors = err.errors(include_url=False, include_input=False, include_context=False)
     invalid_json = next((e for e in errors if e["type"] == "json_invalid"), None)
     if invalid_json is not None:
-        return ApiProblem(400, "malformed_json",
-                          f"the request body is not valid JSON: {invalid_json['msg']}")
+        return ApiProblem(
+            400, "malformed_json", f"the request body is not valid JSON: {invalid_json['msg']}"
+        )
     return ApiProblem(
-        422, "validation_failed",
+        422,
+        "validation_failed",
         f"the request body does not fit {what}: {len(errors)} error(s), see 'errors'",
         errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
     )
@@ -103,13 +112,19 @@ def problem_for(exc: BaseException, request: web.Request) -> ApiProblem:
         extensions = {k: v for k, v in exc.details.items() if k not in _RESERVED}
         return ApiProblem(exc.status, exc.code, exc.message, **extensions)
     if isinstance(exc, StoreUnavailable | OperationalError | InterfaceError):
-        return ApiProblem(503, "store_unavailable",
-                          "the event store is unavailable; retry later",
-                          headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return ApiProblem(
+            503,
+            "store_unavailable",
+            "the event store is unavailable; retry later",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         return _from_http(exc, request)
-    return ApiProblem(500, "internal_error",
-                      "an unexpected error occurred; quote the request id when reporting it")
+    return ApiProblem(
+        500,
+        "internal_error",
+        "an unexpected error occurred; quote the request id when reporting it",
+    )
 
 
 def problem_response(problem: ApiProblem, request_id: str) -> web.Response:
@@ -122,5 +137,6 @@ def problem_response(problem: ApiProblem, request_id: str) -> web.Response:
         "request_id": request_id,
     }
     body |= {k: v for k, v in problem.extensions.items() if k not in _RESERVED}
-    return json_response(body, status=problem.status, content_type=PROBLEM_JSON,
-                         headers=problem.headers)
+    return json_response(
+        body, status=problem.status, content_type=PROBLEM_JSON, headers=problem.headers
+    )

@@ -22,7 +22,11 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, default=_default)
 
 
-def json_response(data: Any, *, status: int = 200, content_type: str = JSON,
-                  headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(data), status=status, content_type=content_type,
-                        headers=headers)
+def json_response(
+    data: Any,
+    *,
+    status: int = 200,
+    content_type: str = JSON,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    return web.Response(body=dumps(data), status=status, content_type=content_type, headers=headers)

@@ -26,23 +26,34 @@ def draft_agreement(cmd: DraftAgreement, uow: UnitOfWork) -> Agreement:
     needs_region = kind is AgreementKind.CE_MOU
     needs_partner = kind is AgreementKind.DATA_PARTNERSHIP_MOA
     if needs_region != (cmd.region is not None) or needs_partner != (
-            cmd.partner_agency_ref is not None):
+        cmd.partner_agency_ref is not None
+    ):
         raise InvalidInput(
             f"a {kind} names {'a region' if needs_region else 'no region'} and "
-            f"{'a partner agency' if needs_partner else 'no partner agency'}")
+            f"{'a partner agency' if needs_partner else 'no partner agency'}"
+        )
     if cmd.region is not None:
         uow.coc().require_region(cmd.region)
         if cmd.region not in agency.active_regions():
-            raise RuleViolation("MO-606/ce-mou/region-active",
-                                f"agency {cmd.agency_ref} is not active in region {cmd.region}")
+            raise RuleViolation(
+                "MO-606/ce-mou/region-active",
+                f"agency {cmd.agency_ref} is not active in region {cmd.region}",
+            )
     if cmd.partner_agency_ref is not None:
         partner = uow.get(Agency, cmd.partner_agency_ref)
         if not partner.hmis_participating or agency.hmis_participating:
             raise RuleViolation(
                 "MO-606/data-moa/non-hmis-with-hmis-partner",
-                "a data partnership MOA joins a non-HMIS agency to an HMIS-participating partner")
-    agreement = Agreement.draft(kind, cmd.agency_ref, cmd.revision, uow.meta,
-                                region=cmd.region, partner_agency_ref=cmd.partner_agency_ref)
+                "a data partnership MOA joins a non-HMIS agency to an HMIS-participating partner",
+            )
+    agreement = Agreement.draft(
+        kind,
+        cmd.agency_ref,
+        cmd.revision,
+        uow.meta,
+        region=cmd.region,
+        partner_agency_ref=cmd.partner_agency_ref,
+    )
     return uow.create(agreement, agreement.drafted.ref)
 
 
@@ -61,12 +72,18 @@ def sign_agreement(cmd: SignAgreement, uow: UnitOfWork) -> Agreement:
     if drafted.agreement_kind is AgreementKind.CE_MOU and cmd.party is Party.REGIONAL_CE_LEAD:
         assert drafted.region is not None
         if uow.coc().regional_ce_lead(drafted.region) is None:
-            raise RuleViolation("MO-606/ce-mou/regional-lead-assigned",
-                                f"region {drafted.region} has no Regional CE Lead to sign")
-    if (drafted.agreement_kind is AgreementKind.CE_MOU and cmd.party is Party.LEAD_AGENCY
-            and uow.coc().lead_agency is None):
-        raise RuleViolation("MO-606/ce-mou/lead-agency-designated",
-                            "the CoC has no designated Lead Agency to sign")
+            raise RuleViolation(
+                "MO-606/ce-mou/regional-lead-assigned",
+                f"region {drafted.region} has no Regional CE Lead to sign",
+            )
+    if (
+        drafted.agreement_kind is AgreementKind.CE_MOU
+        and cmd.party is Party.LEAD_AGENCY
+        and uow.coc().lead_agency is None
+    ):
+        raise RuleViolation(
+            "MO-606/ce-mou/lead-agency-designated", "the CoC has no designated Lead Agency to sign"
+        )
     agreement.sign(cmd.party, cmd.signatory, uow.meta)
     return agreement
 

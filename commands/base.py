@@ -58,8 +58,12 @@ class Receipt(BaseModel):
     entity_kind: str
     entity_id: UUID
     events: list[WrittenEvent]
-    position: int = Field(description="log position of the write; read models that reached "
-                          "it reflect the command")
+    position: int = Field(
+        description="log position of the write; read models that reached it reflect the command"
+    )
     idempotency_key: str | None = None
-    replayed: bool = Field(default=False, description="true when an earlier identical "
-                           "command's receipt is returned and nothing was written")
+    replayed: bool = Field(
+        default=False,
+        description="true when an earlier identical "
+        "command's receipt is returned and nothing was written",
+    )

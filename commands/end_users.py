@@ -42,8 +42,9 @@ class RegisterEndUser(Command):
 
 def register_end_user(cmd: RegisterEndUser, uow: UnitOfWork) -> EndUser:
     agency = uow.get(Agency, cmd.agency_ref)
-    user = EndUser.register(cmd.user_ref, cmd.agency_ref, uow.meta, name=cmd.person_name,
-                            email=cmd.email)
+    user = EndUser.register(
+        cmd.user_ref, cmd.agency_ref, uow.meta, name=cmd.person_name, email=cmd.email
+    )
     uow.create(user, cmd.user_ref)
     agency.add_staff(cmd.user_ref, uow.meta)
     return user
@@ -95,12 +96,20 @@ class RequestTraining(Command):
 def request_training(cmd: RequestTraining, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     if any(t.lms_username != cmd.lms_username for t in user.facts(EndUser.TrainingRequested)):
-        raise RuleViolation("IL-510/step-1/one-lms-account",
-                            "a user keeps exactly one LMS account; use the existing username")
+        raise RuleViolation(
+            "IL-510/step-1/one-lms-account",
+            "a user keeps exactly one LMS account; use the existing username",
+        )
     user.request_training(
-        uow.meta, ticket_ref=cmd.ticket_ref, name=cmd.person_name, agency_email=cmd.agency_email,
-        lms_username=cmd.lms_username, expected_responsibilities=cmd.expected_responsibilities,
-        projects=cmd.projects, requested_by=cmd.requested_by)
+        uow.meta,
+        ticket_ref=cmd.ticket_ref,
+        name=cmd.person_name,
+        agency_email=cmd.agency_email,
+        lms_username=cmd.lms_username,
+        expected_responsibilities=cmd.expected_responsibilities,
+        projects=cmd.projects,
+        requested_by=cmd.requested_by,
+    )
     return user
 
 
@@ -118,8 +127,14 @@ def enrol_in_course(cmd: EnrolInCourse, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "course", course_code=cmd.course_code)
-    user.enrol(uow.meta, course_code=cmd.course_code, course_title=cmd.course_title,
-               provider=cmd.provider, payment=cmd.payment, fee_cents=cmd.fee_cents)
+    user.enrol(
+        uow.meta,
+        course_code=cmd.course_code,
+        course_title=cmd.course_title,
+        provider=cmd.provider,
+        payment=cmd.payment,
+        fee_cents=cmd.fee_cents,
+    )
     return user
 
 
@@ -134,7 +149,8 @@ class RecordCourseCompletion(Command):
     certificate_id: Text | None = None
     score: float | None = Field(default=None, ge=0, le=100)
     source_record_id: Text | None = Field(
-        default=None, description="the LMS's own id of this completion (e.g. achievementId)")
+        default=None, description="the LMS's own id of this completion (e.g. achievementId)"
+    )
 
 
 def record_course_completion(cmd: RecordCourseCompletion, uow: UnitOfWork) -> EndUser:
@@ -142,9 +158,14 @@ def record_course_completion(cmd: RecordCourseCompletion, uow: UnitOfWork) -> En
     if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "course", course_code=cmd.course_code)
     user.complete_course(
-        uow.meta, course_code=cmd.course_code, course_title=cmd.course_title,
-        provider=cmd.provider, certificate_id=cmd.certificate_id, score=cmd.score,
-        source_record_id=cmd.source_record_id)
+        uow.meta,
+        course_code=cmd.course_code,
+        course_title=cmd.course_title,
+        provider=cmd.provider,
+        certificate_id=cmd.certificate_id,
+        score=cmd.score,
+        source_record_id=cmd.source_record_id,
+    )
     return user
 
 
@@ -178,8 +199,13 @@ def submit_access_request(cmd: SubmitAccessRequest, uow: UnitOfWork) -> EndUser:
     if uow.process() is Process.MISSOURI_BOS:
         uar_with_assessor_certificate(user)
     user.submit_access_request(
-        uow.meta, request_ref=cmd.request_ref, request_type=cmd.request_type,
-        projects=cmd.projects, submitted_by=cmd.submitted_by, certificate_id=cmd.certificate_id)
+        uow.meta,
+        request_ref=cmd.request_ref,
+        request_type=cmd.request_type,
+        projects=cmd.projects,
+        submitted_by=cmd.submitted_by,
+        certificate_id=cmd.certificate_id,
+    )
     return user
 
 
@@ -253,9 +279,11 @@ def issue_credentials(cmd: IssueCredentials, uow: UnitOfWork) -> EndUser:
     credential_gates(user, cmd.hmis_role, uow)
     missing = uow.eligibility.missing_for(user, cmd.hmis_role, uow.meta.effective_at)
     if missing and cmd.override_reason is None:
-        raise RuleViolation("policy/eligible-for-role",
-                            f"user {user.ref} is not eligible for {cmd.hmis_role}; missing: "
-                            f"{', '.join(missing)}", missing=missing)
+        raise RuleViolation(
+            "policy/eligible-for-role",
+            f"user {user.ref} is not eligible for {cmd.hmis_role}; missing: {', '.join(missing)}",
+            missing=missing,
+        )
     user.issue_credentials(cmd.hmis_role, cmd.override_reason, missing, uow.meta)
     return user
 
@@ -321,8 +349,11 @@ class RecordLoginActivity(Command):
 def record_login_activity(cmd: RecordLoginActivity, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     uow.require_not_future(cmd.period_end, "period_end")
-    user.summarise_logins(uow.meta, period_start=cmd.period_start, period_end=cmd.period_end,
-                          login_count=cmd.login_count, last_login_at=cmd.last_login_at)
+    user.summarise_logins(
+        uow.meta,
+        period_start=cmd.period_start,
+        period_end=cmd.period_end,
+        login_count=cmd.login_count,
+        last_login_at=cmd.last_login_at,
+    )
     return user
-
-

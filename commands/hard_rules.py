@@ -44,31 +44,38 @@ def uar_with_assessor_certificate(user: EndUser) -> None:
         )
 
 
-def chicago_step_order(user: EndUser, step: str, course_code: str | None = None,
-                       hmis_role: str | None = None) -> None:
+def chicago_step_order(
+    user: EndUser, step: str, course_code: str | None = None, hmis_role: str | None = None
+) -> None:
     """IL-510: request for training, LMS courses, proctored session, credentials: in order."""
     if not any(True for _ in user.facts(EndUser.TrainingRequested)):
-        raise RuleViolation("IL-510/step-1/training-request-first",
-                            f"an ATA must file the training request for {user.ref} first")
+        raise RuleViolation(
+            "IL-510/step-1/training-request-first",
+            f"an ATA must file the training request for {user.ref} first",
+        )
     if step == "course":
         assert course_code is not None
-        if course_code.startswith(IL_PROJECT_COURSE_PREFIX) and not user.completed(
-                IL_INTRO_COURSE):
-            raise RuleViolation("IL-510/step-2/intro-first",
-                                f"{course_code} is restricted until {IL_INTRO_COURSE} is complete")
+        if course_code.startswith(IL_PROJECT_COURSE_PREFIX) and not user.completed(IL_INTRO_COURSE):
+            raise RuleViolation(
+                "IL-510/step-2/intro-first",
+                f"{course_code} is restricted until {IL_INTRO_COURSE} is complete",
+            )
         return
-    has_project_course = any(c.startswith(IL_PROJECT_COURSE_PREFIX)
-                             for c in user.completed_course_codes())
+    has_project_course = any(
+        c.startswith(IL_PROJECT_COURSE_PREFIX) for c in user.completed_course_codes()
+    )
     courses_done = bool(user.completed(IL_INTRO_COURSE)) and has_project_course
     if step == "proctored":
         if not courses_done:
             raise RuleViolation(
                 "IL-510/step-3/courses-first",
-                f"the proctored session follows {IL_INTRO_COURSE} and a project-specific course")
+                f"the proctored session follows {IL_INTRO_COURSE} and a project-specific course",
+            )
         return
     if step == "credentials":
         read_only_path = hmis_role == IL_READ_ONLY_ROLE and bool(
-            user.completed(IL_READ_ONLY_INTRO_COURSE, IL_INTRO_COURSE))
+            user.completed(IL_READ_ONLY_INTRO_COURSE, IL_INTRO_COURSE)
+        )
         if read_only_path:
             return
         outcomes = user.proctored_outcomes()
@@ -76,30 +83,37 @@ def chicago_step_order(user: EndUser, step: str, course_code: str | None = None,
             raise RuleViolation(
                 "IL-510/step-4/proctored-pass-first",
                 "live credentials follow a proctored session whose latest outcome is a pass "
-                "(read-only users: the alternate introduction)")
+                "(read-only users: the alternate introduction)",
+            )
 
 
 def lahsa_org_gates(user: EndUser, uow: UnitOfWork) -> None:
     """CA-600: steps 1 and 2 (organisation agreement, program set-up) before any user access."""
     agency_ref = user.agency_ref
     if agency_ref is None:
-        raise RuleViolation("user/member-of-agency",
-                            f"user {user.ref} has left their agency; record a join first")
-    agreement = uow.find(Agreement, agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT,
-                                                  agency_ref))
+        raise RuleViolation(
+            "user/member-of-agency", f"user {user.ref} has left their agency; record a join first"
+        )
+    agreement = uow.find(Agreement, agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT, agency_ref))
     if agreement is None or not agreement.fully_executed:
-        raise RuleViolation("CA-600/step-1/organization-agreement",
-                            f"agency {agency_ref} has no fully executed Organization Agreement")
+        raise RuleViolation(
+            "CA-600/step-1/organization-agreement",
+            f"agency {agency_ref} has no fully executed Organization Agreement",
+        )
     if not uow.get(Agency, agency_ref).program_setup_confirmed():
-        raise RuleViolation("CA-600/step-2/program-setup",
-                            f"agency {agency_ref}'s program set-up is not confirmed by the lead")
+        raise RuleViolation(
+            "CA-600/step-2/program-setup",
+            f"agency {agency_ref}'s program set-up is not confirmed by the lead",
+        )
 
 
 def missouri_uar_approved(user: EndUser) -> None:
     """MO-606: HMIS access only after ICA approved a User Access Request."""
     if "approved" not in user.access_requests().values():
-        raise RuleViolation("MO-606/hmis-access/after-uar-approval",
-                            f"user {user.ref} has no approved User Access Request")
+        raise RuleViolation(
+            "MO-606/hmis-access/after-uar-approval",
+            f"user {user.ref} has no approved User Access Request",
+        )
 
 
 def credential_gates(user: EndUser, hmis_role: str, uow: UnitOfWork) -> None:

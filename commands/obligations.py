@@ -26,15 +26,21 @@ class RecordDataPartnerIntake(Command):
 def record_data_partner_intake(cmd: RecordDataPartnerIntake, uow: UnitOfWork) -> DataPartnerIntake:
     uow.get(Agency, cmd.collecting_agency_ref)
     uow.get(Agency, cmd.partner_agency_ref)
-    moa = uow.find(Agreement, agreement_ref(AgreementKind.DATA_PARTNERSHIP_MOA,
-                                            cmd.collecting_agency_ref, cmd.partner_agency_ref))
+    moa = uow.find(
+        Agreement,
+        agreement_ref(
+            AgreementKind.DATA_PARTNERSHIP_MOA, cmd.collecting_agency_ref, cmd.partner_agency_ref
+        ),
+    )
     if moa is None or not moa.fully_executed:
         raise RuleViolation(
             "MO-606/data-partner/moa-executed",
             f"{cmd.collecting_agency_ref} has no fully executed data partnership MOA with "
-            f"{cmd.partner_agency_ref}")
-    intake = DataPartnerIntake.receive(cmd.intake_ref, cmd.client_ref, cmd.collecting_agency_ref,
-                                       cmd.partner_agency_ref, uow.meta)
+            f"{cmd.partner_agency_ref}",
+        )
+    intake = DataPartnerIntake.receive(
+        cmd.intake_ref, cmd.client_ref, cmd.collecting_agency_ref, cmd.partner_agency_ref, uow.meta
+    )
     return uow.create(intake, cmd.intake_ref)
 
 
@@ -60,8 +66,9 @@ class RecordFollowUpAttempt(Command):
 
 def record_follow_up_attempt(cmd: RecordFollowUpAttempt, uow: UnitOfWork) -> FollowUp:
     uow.get(EndUser, cmd.user_ref)
-    follow_up = FollowUp.attempt(cmd.follow_up_ref, cmd.client_ref, cmd.user_ref, cmd.reached,
-                                 uow.meta)
+    follow_up = FollowUp.attempt(
+        cmd.follow_up_ref, cmd.client_ref, cmd.user_ref, cmd.reached, uow.meta
+    )
     return uow.create(follow_up, cmd.follow_up_ref)
 
 

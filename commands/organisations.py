@@ -155,7 +155,9 @@ class DesignateAgencyContact(Command):
 def designate_agency_contact(cmd: DesignateAgencyContact, uow: UnitOfWork) -> Agency:
     agency = uow.get(Agency, cmd.agency_ref)
     if cmd.user_ref not in agency.staff():
-        raise RuleViolation("agency/contact-is-staff",
-                            f"user {cmd.user_ref} is not on the staff of {cmd.agency_ref}")
+        raise RuleViolation(
+            "agency/contact-is-staff",
+            f"user {cmd.user_ref} is not on the staff of {cmd.agency_ref}",
+        )
     agency.designate_contact(cmd.role, cmd.user_ref, uow.meta)
     return agency

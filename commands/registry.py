@@ -83,9 +83,16 @@ def spec_for(name: str) -> CommandSpec:
         raise NotFound(f"there is no command named {name!r}") from None
 
 
-def run(ledger: Ledger, command: Command, caller: Caller,
-        eligibility: EligibilityPolicy | None = None) -> Receipt:
+def run(
+    ledger: Ledger, command: Command, caller: Caller, eligibility: EligibilityPolicy | None = None
+) -> Receipt:
     """Run one command and return its receipt."""
     spec = spec_for(command.name)
-    return execute(ledger, command, caller, spec.handler, eligibility=eligibility,
-                   creates_tenant=spec.creates_tenant)
+    return execute(
+        ledger,
+        command,
+        caller,
+        spec.handler,
+        eligibility=eligibility,
+        creates_tenant=spec.creates_tenant,
+    )

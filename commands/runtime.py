@@ -60,8 +60,9 @@ class UnitOfWork:
         aggregate = self.find(cls, *key)
         if aggregate is None:
             name = "/".join(key) or self.meta.coc
-            raise NotFound(f"{cls.kind} {name!r} does not exist in {self.meta.coc}",
-                           kind=cls.kind, ref=name)
+            raise NotFound(
+                f"{cls.kind} {name!r} does not exist in {self.meta.coc}", kind=cls.kind, ref=name
+            )
         return aggregate
 
     def coc(self) -> CoC:
@@ -71,16 +72,20 @@ class UnitOfWork:
         """The process whose hard rules this CoC follows."""
         process = self.ledger.tenant_process(self.meta.coc)
         if process is None:
-            raise NotFound(f"coc {self.meta.coc!r} is not registered", kind="coc",
-                           ref=self.meta.coc)
+            raise NotFound(
+                f"coc {self.meta.coc!r} is not registered", kind="coc", ref=self.meta.coc
+            )
         return process
 
     def create(self, aggregate: A, *key: str) -> A:
         """Add a new aggregate; refuse it when its natural key is already taken."""
         if self.find(type(aggregate), *key) is not None:
             name = "/".join(key) or self.meta.coc
-            raise DuplicateEntity(f"{aggregate.kind} {name!r} already exists in {self.meta.coc}",
-                                  kind=aggregate.kind, ref=name)
+            raise DuplicateEntity(
+                f"{aggregate.kind} {name!r} already exists in {self.meta.coc}",
+                kind=aggregate.kind,
+                ref=name,
+            )
         self._aggregates[aggregate.id] = aggregate
         return aggregate
 
@@ -98,8 +103,10 @@ class UnitOfWork:
 def require_not_future(ledger: Ledger, now: datetime, moment: datetime, field: str) -> None:
     skew = ledger.settings.clock_skew_seconds
     if moment > now + timedelta(seconds=skew):
-        raise InvalidInput(f"{field} {moment.isoformat()} is in the future (more than {skew}s "
-                           "after now)", field=field)
+        raise InvalidInput(
+            f"{field} {moment.isoformat()} is in the future (more than {skew}s after now)",
+            field=field,
+        )
 
 
 def payload_digest(command: Command) -> str:
@@ -121,8 +128,14 @@ def execute(
     now = ledger.clock.now()
     effective_at = command.effective_at or now
     require_not_future(ledger, now, effective_at, "effective_at")
-    meta = EventMeta(coc=command.coc, actor=caller.actor, source=caller.source,
-                     request_id=caller.request_id, effective_at=effective_at, timestamp=now)
+    meta = EventMeta(
+        coc=command.coc,
+        actor=caller.actor,
+        source=caller.source,
+        request_id=caller.request_id,
+        effective_at=effective_at,
+        timestamp=now,
+    )
     digest = payload_digest(command) if command.idempotency_key else ""
     policy = eligibility or NoPolicyAdopted()
 
@@ -140,13 +153,24 @@ def execute(
                 return replay
             raise
         changed = uow.changed()
-        written = [(str(e.originator_id), e.originator_version, get_topic(type(e)))
-                   for a in changed for e in a.pending_events]
+        written = [
+            (str(e.originator_id), e.originator_version, get_topic(type(e)))
+            for a in changed
+            for e in a.pending_events
+        ]
         to_save: list[LedgerAggregate] = list(changed)
         if command.idempotency_key:
-            to_save.append(IdempotencyRecord.record(
-                command.idempotency_key, command.name, digest, subject.kind, str(subject.id),
-                written, meta))
+            to_save.append(
+                IdempotencyRecord.record(
+                    command.idempotency_key,
+                    command.name,
+                    digest,
+                    subject.kind,
+                    str(subject.id),
+                    written,
+                    meta,
+                )
+            )
         try:
             recordings = ledger.save_all(to_save)
         except IntegrityError:
@@ -155,18 +179,27 @@ def execute(
                 return replay
             continue
         return Receipt(
-            command=command.name, coc=command.coc, entity_kind=subject.kind,
-            entity_id=subject.id, idempotency_key=command.idempotency_key,
-            events=[WrittenEvent(entity_id=r.domain_event.originator_id,
-                                 version=r.domain_event.originator_version,
-                                 topic=r.notification.topic,
-                                 position=r.notification.id) for r in recordings
-                    if not isinstance(r.domain_event, IdempotencyRecord.Event)],
+            command=command.name,
+            coc=command.coc,
+            entity_kind=subject.kind,
+            entity_id=subject.id,
+            idempotency_key=command.idempotency_key,
+            events=[
+                WrittenEvent(
+                    entity_id=r.domain_event.originator_id,
+                    version=r.domain_event.originator_version,
+                    topic=r.notification.topic,
+                    position=r.notification.id,
+                )
+                for r in recordings
+                if not isinstance(r.domain_event, IdempotencyRecord.Event)
+            ],
             position=max(r.notification.id for r in recordings),
         )
     raise ConcurrencyConflict(
         f"{command.name} kept colliding with concurrent writes "
-        f"({ledger.settings.command_retries + 1} attempts); retry later")
+        f"({ledger.settings.command_retries + 1} attempts); retry later"
+    )
 
 
 def _back_off(attempt: int) -> None:
@@ -174,8 +207,9 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
 
 
-def _after_failure(ledger: Ledger, uow: UnitOfWork, command: Command,
-                   digest: str) -> Receipt | None:
+def _after_failure(
+    ledger: Ledger, uow: UnitOfWork, command: Command, digest: str
+) -> Receipt | None:
     """Drop the attempt's cached entities; the earlier receipt if the key was already used."""
     ledger.forget(uow.ids())
     return _replay(ledger, command, digest)
@@ -193,14 +227,28 @@ def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:
     if recorded.command != command.name or recorded.payload_sha256 != digest:
         raise IdempotencyKeyReused(
             f"idempotency key {key!r} was used for a different {recorded.command} request; "
-            "use a new key for a new request", key=key)
-    positions = {oid: ledger.positions.of_entity(UUID(oid))
-                 for oid in {oid for oid, _, _ in recorded.events} | {str(record.id)}}
+            "use a new key for a new request",
+            key=key,
+        )
+    positions = {
+        oid: ledger.positions.of_entity(UUID(oid))
+        for oid in {oid for oid, _, _ in recorded.events} | {str(record.id)}
+    }
     return Receipt(
-        command=command.name, coc=command.coc, entity_kind=recorded.entity_kind,
-        entity_id=UUID(recorded.entity_id), idempotency_key=key, replayed=True,
-        events=[WrittenEvent(entity_id=UUID(oid), version=version, topic=topic,
-                             position=positions[oid].get(version))
-                for oid, version, topic in recorded.events],
+        command=command.name,
+        coc=command.coc,
+        entity_kind=recorded.entity_kind,
+        entity_id=UUID(recorded.entity_id),
+        idempotency_key=key,
+        replayed=True,
+        events=[
+            WrittenEvent(
+                entity_id=UUID(oid),
+                version=version,
+                topic=topic,
+                position=positions[oid].get(version),
+            )
+            for oid, version, topic in recorded.events
+        ],
         position=positions[str(record.id)][1],
     )

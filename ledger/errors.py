@@ -1,14 +1,14 @@
 """The error tree of CoC Ledger, each error with a stable machine code.
 
-    LedgerError                    base; ``code`` is stable, ``message`` is for people
-    ├── InvalidInput               the request itself is malformed or out of range
-    ├── NotFound                   the named entity does not exist (in this CoC)
-    ├── Conflict                   the request collides with what is recorded
-    │   ├── DuplicateEntity        an entity with this natural key already exists
-    │   ├── ConcurrencyConflict    another writer changed the entity first (after retries)
-    │   └── IdempotencyKeyReused   same idempotency key, different payload
-    ├── RuleViolation              a hard rule of the CoC's process refuses the command
-    └── VerificationFailed         a stored record does not verify
+LedgerError                    base; ``code`` is stable, ``message`` is for people
+├── InvalidInput               the request itself is malformed or out of range
+├── NotFound                   the named entity does not exist (in this CoC)
+├── Conflict                   the request collides with what is recorded
+│   ├── DuplicateEntity        an entity with this natural key already exists
+│   ├── ConcurrencyConflict    another writer changed the entity first (after retries)
+│   └── IdempotencyKeyReused   same idempotency key, different payload
+├── RuleViolation              a hard rule of the CoC's process refuses the command
+└── VerificationFailed         a stored record does not verify
 """
 
 from __future__ import annotations

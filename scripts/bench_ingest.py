@@ -66,33 +66,61 @@ def workload(n_commands: int, seed: int) -> Iterator[Command]:
         if roll < 0.12 or not users:
             ref = f"U{len(users)}"
             users.append(ref)
-            yield eu.RegisterEndUser(coc=COC, user_ref=ref, agency_ref=rng.choice(agencies),
-                                     idempotency_key=f"reg-{ref}")
+            yield eu.RegisterEndUser(
+                coc=COC, user_ref=ref, agency_ref=rng.choice(agencies), idempotency_key=f"reg-{ref}"
+            )
             continue
         user = rng.choice(users)
         key = f"k{produced}"
         when = now - timedelta(days=rng.randint(1, 300))
         if roll < 0.35:
-            yield eu.EnrolInCourse(coc=COC, user_ref=user, course_code=f"WI-CE-{rng.randint(1, 6)}",
-                                   provider="lms", idempotency_key=key)
+            yield eu.EnrolInCourse(
+                coc=COC,
+                user_ref=user,
+                course_code=f"WI-CE-{rng.randint(1, 6)}",
+                provider="lms",
+                idempotency_key=key,
+            )
         elif roll < 0.65:
             yield eu.RecordCourseCompletion(
-                coc=COC, user_ref=user, course_code=f"WI-CE-{rng.randint(1, 6)}", provider="lms",
-                certificate_id=f"CERT-{produced}", score=float(rng.randint(70, 100)),
-                source_record_id=f"ach-{produced}", effective_at=when, idempotency_key=key)
+                coc=COC,
+                user_ref=user,
+                course_code=f"WI-CE-{rng.randint(1, 6)}",
+                provider="lms",
+                certificate_id=f"CERT-{produced}",
+                score=float(rng.randint(70, 100)),
+                source_record_id=f"ach-{produced}",
+                effective_at=when,
+                idempotency_key=key,
+            )
         elif roll < 0.75:
-            yield eu.SignForm(coc=COC, user_ref=user, form=rng.choice(list(FormKind)),
-                              revision=f"rev-{produced}", idempotency_key=key)
+            yield eu.SignForm(
+                coc=COC,
+                user_ref=user,
+                form=rng.choice(list(FormKind)),
+                revision=f"rev-{produced}",
+                idempotency_key=key,
+            )
         elif roll < 0.85:
             yield eu.RecordLoginActivity(
-                coc=COC, user_ref=user, period_start=when - timedelta(days=7), period_end=when,
-                login_count=0, idempotency_key=key)
+                coc=COC,
+                user_ref=user,
+                period_start=when - timedelta(days=7),
+                period_end=when,
+                login_count=0,
+                idempotency_key=key,
+            )
         elif roll < 0.93:
             yield eu.RequestRole(coc=COC, user_ref=user, role="ce-assessor", idempotency_key=key)
         else:
-            yield eu.SubmitAccessRequest(coc=COC, user_ref=user, request_ref=f"UAR-{produced}",
-                                         projects=["Shelter A"], submitted_by="AR-1",
-                                         idempotency_key=key)
+            yield eu.SubmitAccessRequest(
+                coc=COC,
+                user_ref=user,
+                request_ref=f"UAR-{produced}",
+                projects=["Shelter A"],
+                submitted_by="AR-1",
+                idempotency_key=key,
+            )
 
 
 @contextmanager
@@ -100,8 +128,9 @@ def fresh_settings(backend: str, postgres_url: str) -> Iterator[Settings]:
     """Settings for an empty store, removed afterwards."""
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
-            yield Settings(sqlite_path=Path(folder) / "bench.sqlite3", load_demo_data=False,
-                           log_format="json")
+            yield Settings(
+                sqlite_path=Path(folder) / "bench.sqlite3", load_demo_data=False, log_format="json"
+            )
         return
     schema = f"bench_{uuid4().hex[:12]}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -116,8 +145,12 @@ def fresh_settings(backend: str, postgres_url: str) -> Iterator[Settings]:
 def progress(label: str, done: int, total: int, started: float) -> None:
     if sys.stderr.isatty() or done == total:
         rate = done / max(time.perf_counter() - started, 1e-9)
-        print(f"\r{label}: {done}/{total} ({rate:,.0f}/s)", end="\n" if done == total else "",
-              file=sys.stderr, flush=True)
+        print(
+            f"\r{label}: {done}/{total} ({rate:,.0f}/s)",
+            end="\n" if done == total else "",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def measure_commands(settings: Settings, commands: list[Command]) -> float:
@@ -135,8 +168,9 @@ def measure_commands(settings: Settings, commands: list[Command]) -> float:
 
 
 def measure_raw_saves(settings: Settings, n: int) -> float:
-    app: Application[Any] = Application(env=settings.eventsourcing_env() | {
-        "AGGREGATE_CACHE_MAXSIZE": ""})
+    app: Application[Any] = Application(
+        env=settings.eventsourcing_env() | {"AGGREGATE_CACHE_MAXSIZE": ""}
+    )
     try:
         started = time.perf_counter()
         for done in range(1, n + 1):
@@ -154,8 +188,11 @@ def bench_backend(backend: str, n: int, seed: int, postgres_url: str) -> dict[st
         raw = measure_raw_saves(settings, n)
     with fresh_settings(backend, postgres_url) as settings:
         rate = measure_commands(settings, commands)
-    return {"commands_per_s": round(rate, 1), "raw_saves_per_s": round(raw, 1),
-            "ratio": round(rate / raw, 3)}
+    return {
+        "commands_per_s": round(rate, 1),
+        "raw_saves_per_s": round(raw, 1),
+        "ratio": round(rate / raw, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,26 +206,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--commands must be at least 100")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     try:
-        results = {b: bench_backend(b, args.commands, args.seed, args.postgres_url)
-                   for b in backends}
+        results = {
+            b: bench_backend(b, args.commands, args.seed, args.postgres_url) for b in backends
+        }
     except psycopg.OperationalError as err:
         print(f"PostgreSQL is unreachable at {args.postgres_url}: {err}", file=sys.stderr)
         return 2
     worst = min(results, key=lambda b: results[b]["ratio"])
-    print(orjson.dumps({
-        "metric": "ingest_commands_vs_raw_saves",
-        "value": results[worst]["ratio"],
-        "unit": "ratio",
-        "ratio": results[worst]["ratio"],
-        "baseline": results[worst]["raw_saves_per_s"],
-        "worst_backend": worst,
-        "commands": args.commands,
-        "backends": results,
-    }).decode())
+    print(
+        orjson.dumps(
+            {
+                "metric": "ingest_commands_vs_raw_saves",
+                "value": results[worst]["ratio"],
+                "unit": "ratio",
+                "ratio": results[worst]["ratio"],
+                "baseline": results[worst]["raw_saves_per_s"],
+                "worst_backend": worst,
+                "commands": args.commands,
+                "backends": results,
+            }
+        ).decode()
+    )
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

@@ -20,7 +20,8 @@ class Agreement(LedgerAggregate):
 
     class Drafted(LedgerAggregate.Created):
         fixed_fields = frozenset(
-            {"ref", "agreement_kind", "agency_ref", "region", "partner_agency_ref", "parties"})
+            {"ref", "agreement_kind", "agency_ref", "region", "partner_agency_ref", "parties"}
+        )
 
         ref: str
         agreement_kind: AgreementKind
@@ -45,13 +46,27 @@ class Agreement(LedgerAggregate):
         reason: str
 
     @classmethod
-    def draft(cls, kind: AgreementKind, agency_ref: str, revision: str, meta: EventMeta,
-              region: str | None = None, partner_agency_ref: str | None = None) -> Agreement:
+    def draft(
+        cls,
+        kind: AgreementKind,
+        agency_ref: str,
+        revision: str,
+        meta: EventMeta,
+        region: str | None = None,
+        partner_agency_ref: str | None = None,
+    ) -> Agreement:
         ref = agreement_ref(kind, agency_ref, region or partner_agency_ref)
         return cls._create(
-            cls.Drafted, id=entity_id(cls.kind, meta.coc, ref), ref=ref, agreement_kind=kind,
-            agency_ref=agency_ref, region=region, partner_agency_ref=partner_agency_ref,
-            revision=revision, parties=list(SIGNING_ORDER[kind]), **meta.fields(),
+            cls.Drafted,
+            id=entity_id(cls.kind, meta.coc, ref),
+            ref=ref,
+            agreement_kind=kind,
+            agency_ref=agency_ref,
+            region=region,
+            partner_agency_ref=partner_agency_ref,
+            revision=revision,
+            parties=list(SIGNING_ORDER[kind]),
+            **meta.fields(),
         )
 
     @property
@@ -95,25 +110,38 @@ class Agreement(LedgerAggregate):
     def sign(self, party: Party, signatory: str, meta: EventMeta) -> None:
         rule = f"agreement/{self.drafted.agreement_kind}/signing-order"
         if self.voided:
-            raise RuleViolation(f"agreement/{self.drafted.agreement_kind}/voided",
-                                "a voided agreement cannot be signed")
+            raise RuleViolation(
+                f"agreement/{self.drafted.agreement_kind}/voided",
+                "a voided agreement cannot be signed",
+            )
         if party not in self.drafted.parties:
-            raise RuleViolation(rule, f"{party} is not a party to this agreement; parties in "
-                                      f"order: {', '.join(self.drafted.parties)}")
+            raise RuleViolation(
+                rule,
+                f"{party} is not a party to this agreement; parties in "
+                f"order: {', '.join(self.drafted.parties)}",
+            )
         if any(s.party == party for s in self.signatures()):
-            raise RuleViolation(f"agreement/{self.drafted.agreement_kind}/sign-once",
-                                f"{party} has already signed revision {self.revision}")
+            raise RuleViolation(
+                f"agreement/{self.drafted.agreement_kind}/sign-once",
+                f"{party} has already signed revision {self.revision}",
+            )
         expected = self.next_party()
         if party != expected:
-            raise RuleViolation(rule, f"{expected} must sign before {party}; parties in order: "
-                                      f"{', '.join(self.drafted.parties)}")
-        self.trigger_event(self.Signed, party=party, revision=self.revision, signatory=signatory,
-                           **meta.fields())
+            raise RuleViolation(
+                rule,
+                f"{expected} must sign before {party}; parties in order: "
+                f"{', '.join(self.drafted.parties)}",
+            )
+        self.trigger_event(
+            self.Signed, party=party, revision=self.revision, signatory=signatory, **meta.fields()
+        )
 
     def revise(self, revision: str, reason: str, meta: EventMeta) -> None:
         if revision == self.revision:
-            raise RuleViolation("agreement/revision-changes",
-                                f"revision {revision!r} is already the current revision")
+            raise RuleViolation(
+                "agreement/revision-changes",
+                f"revision {revision!r} is already the current revision",
+            )
         self.trigger_event(self.Revised, revision=revision, reason=reason, **meta.fields())
 
     def void(self, reason: str, meta: EventMeta) -> None:

@@ -176,8 +176,9 @@ class LedgerAggregate(BaseAggregate[UUID]):
         for fact in self._facts:
             if fact.event_id == event_id:
                 return fact
-        raise NotFound(f"event {event_id} is not part of {self.kind} {self.id}",
-                       event_id=str(event_id))
+        raise NotFound(
+            f"event {event_id} is not part of {self.kind} {self.id}", event_id=str(event_id)
+        )
 
     def is_retracted(self, event_id: UUID) -> bool:
         corrections = self._corrections.get(event_id, ())
@@ -192,11 +193,9 @@ class LedgerAggregate(BaseAggregate[UUID]):
                 "correction/creation-not-retractable",
                 "the event that created an entity cannot be retracted; amend it instead",
             )
-        self.trigger_event(self.EventRetracted, corrects=event_id, reason=reason,
-                           **meta.fields())
+        self.trigger_event(self.EventRetracted, corrects=event_id, reason=reason, **meta.fields())
 
-    def amend(self, event_id: UUID, reason: str, changes: dict[str, Any],
-              meta: EventMeta) -> None:
+    def amend(self, event_id: UUID, reason: str, changes: dict[str, Any], meta: EventMeta) -> None:
         target = self._correctable(event_id)
         current = self._corrected(target)
         assert current is not None
@@ -210,8 +209,13 @@ class LedgerAggregate(BaseAggregate[UUID]):
             )
         amended = apply_changes(current, changes)
         stored_changes = amended.model_dump(mode="json", include=set(changes))
-        self.trigger_event(self.EventAmended, corrects=event_id, reason=reason,
-                           changes=stored_changes, **meta.fields())
+        self.trigger_event(
+            self.EventAmended,
+            corrects=event_id,
+            reason=reason,
+            changes=stored_changes,
+            **meta.fields(),
+        )
 
     def _correctable(self, event_id: UUID) -> LedgerEvent:
         target = self.recorded_event(event_id)
@@ -221,8 +225,9 @@ class LedgerAggregate(BaseAggregate[UUID]):
                 "a correction cannot itself be corrected; record a new correction of the original",
             )
         if self.is_retracted(event_id):
-            raise RuleViolation("correction/already-retracted",
-                                f"event {event_id} is already retracted")
+            raise RuleViolation(
+                "correction/already-retracted", f"event {event_id} is already retracted"
+            )
         return target
 
 

@@ -111,11 +111,22 @@ class EndUser(LedgerAggregate):
         last_login_at: datetime | None = None
 
     @classmethod
-    def register(cls, ref: str, agency_ref: str, meta: EventMeta, name: str | None = None,
-                 email: str | None = None) -> EndUser:
+    def register(
+        cls,
+        ref: str,
+        agency_ref: str,
+        meta: EventMeta,
+        name: str | None = None,
+        email: str | None = None,
+    ) -> EndUser:
         return cls._create(
-            cls.Registered, id=entity_id(cls.kind, meta.coc, ref), ref=ref,
-            agency_ref=agency_ref, name=name, email=email, **meta.fields(),
+            cls.Registered,
+            id=entity_id(cls.kind, meta.coc, ref),
+            ref=ref,
+            agency_ref=agency_ref,
+            name=name,
+            email=email,
+            **meta.fields(),
         )
 
     # --- queries -------------------------------------------------------------------------
@@ -146,8 +157,11 @@ class EndUser(LedgerAggregate):
     def access_requests(self) -> dict[str, str]:
         """Request ref -> "submitted", "approved" or "denied"."""
         states: dict[str, str] = {}
-        for fact in self.facts(EndUser.AccessRequestSubmitted, EndUser.AccessRequestApproved,
-                               EndUser.AccessRequestDenied):
+        for fact in self.facts(
+            EndUser.AccessRequestSubmitted,
+            EndUser.AccessRequestApproved,
+            EndUser.AccessRequestDenied,
+        ):
             if isinstance(fact, EndUser.AccessRequestSubmitted):
                 states[fact.request_ref] = "submitted"
             elif isinstance(fact, EndUser.AccessRequestApproved):
@@ -162,8 +176,12 @@ class EndUser(LedgerAggregate):
     @property
     def credentials(self) -> CredentialState:
         state = CredentialState.NONE
-        for fact in self.facts(EndUser.CredentialsIssued, EndUser.CredentialsSuspended,
-                               EndUser.CredentialsReactivated, EndUser.CredentialsRevoked):
+        for fact in self.facts(
+            EndUser.CredentialsIssued,
+            EndUser.CredentialsSuspended,
+            EndUser.CredentialsReactivated,
+            EndUser.CredentialsRevoked,
+        ):
             state = {
                 EndUser.CredentialsIssued: CredentialState.ACTIVE,
                 EndUser.CredentialsSuspended: CredentialState.SUSPENDED,
@@ -177,14 +195,17 @@ class EndUser(LedgerAggregate):
     def _require_member(self) -> str:
         agency = self.agency_ref
         if agency is None:
-            raise RuleViolation("user/member-of-agency",
-                                f"user {self.ref} has left their agency; record a join first")
+            raise RuleViolation(
+                "user/member-of-agency",
+                f"user {self.ref} has left their agency; record a join first",
+            )
         return agency
 
     def join_agency(self, agency_ref: str, meta: EventMeta) -> None:
         if self.agency_ref is not None:
-            raise RuleViolation("user/one-agency-at-a-time",
-                                f"user {self.ref} still works for {self.agency_ref}")
+            raise RuleViolation(
+                "user/one-agency-at-a-time", f"user {self.ref} still works for {self.agency_ref}"
+            )
         self.trigger_event(self.JoinedAgency, agency_ref=agency_ref, **meta.fields())
 
     def depart(self, reason: str | None, meta: EventMeta) -> str:
@@ -204,21 +225,25 @@ class EndUser(LedgerAggregate):
         if source_id is not None and any(
             c.source_record_id == source_id for c in self.facts(EndUser.CourseCompleted)
         ):
-            raise RuleViolation("user/completion-once",
-                                f"completion {source_id!r} from the LMS is already recorded")
+            raise RuleViolation(
+                "user/completion-once", f"completion {source_id!r} from the LMS is already recorded"
+            )
         self.trigger_event(self.CourseCompleted, **completion, **meta.fields())
 
     def sign_form(self, form: FormKind, revision: str, meta: EventMeta) -> None:
         if any(f.form == form and f.revision == revision for f in self.facts(EndUser.FormSigned)):
-            raise RuleViolation("user/form-sign-once",
-                                f"{form} revision {revision!r} is already signed")
+            raise RuleViolation(
+                "user/form-sign-once", f"{form} revision {revision!r} is already signed"
+            )
         self.trigger_event(self.FormSigned, form=form, revision=revision, **meta.fields())
 
     def submit_access_request(self, meta: EventMeta, **request: object) -> None:
         self._require_member()
         if request["request_ref"] in self.access_requests():
-            raise RuleViolation("user/access-request-ref-unique",
-                                f"access request {request['request_ref']!r} already exists")
+            raise RuleViolation(
+                "user/access-request-ref-unique",
+                f"access request {request['request_ref']!r} already exists",
+            )
         self.trigger_event(self.AccessRequestSubmitted, **request, **meta.fields())
 
     def _pending_request(self, request_ref: str) -> None:
@@ -226,8 +251,10 @@ class EndUser(LedgerAggregate):
         if state is None:
             raise NotFound(f"access request {request_ref!r} of user {self.ref} does not exist")
         if state != "submitted":
-            raise RuleViolation("user/access-request-decided-once",
-                                f"access request {request_ref!r} is already {state}")
+            raise RuleViolation(
+                "user/access-request-decided-once",
+                f"access request {request_ref!r} is already {state}",
+            )
 
     def approve_access_request(self, request_ref: str, meta: EventMeta) -> None:
         self._pending_request(request_ref)
@@ -235,44 +262,63 @@ class EndUser(LedgerAggregate):
 
     def deny_access_request(self, request_ref: str, reason: str, meta: EventMeta) -> None:
         self._pending_request(request_ref)
-        self.trigger_event(self.AccessRequestDenied, request_ref=request_ref, reason=reason,
-                           **meta.fields())
+        self.trigger_event(
+            self.AccessRequestDenied, request_ref=request_ref, reason=reason, **meta.fields()
+        )
 
-    def record_proctored_session(self, session_ref: str, outcome: ProctoredOutcome,
-                                 notes: str | None, meta: EventMeta) -> None:
-        self.trigger_event(self.ProctoredSessionRecorded, session_ref=session_ref,
-                           outcome=outcome, notes=notes, **meta.fields())
+    def record_proctored_session(
+        self, session_ref: str, outcome: ProctoredOutcome, notes: str | None, meta: EventMeta
+    ) -> None:
+        self.trigger_event(
+            self.ProctoredSessionRecorded,
+            session_ref=session_ref,
+            outcome=outcome,
+            notes=notes,
+            **meta.fields(),
+        )
 
     def request_role(self, role: str, meta: EventMeta) -> None:
         self._require_member()
         self.trigger_event(self.RoleRequested, role=role, **meta.fields())
 
-    def issue_credentials(self, hmis_role: str, override_reason: str | None,
-                          missing: list[str], meta: EventMeta) -> None:
+    def issue_credentials(
+        self, hmis_role: str, override_reason: str | None, missing: list[str], meta: EventMeta
+    ) -> None:
         self._require_member()
         if self.credentials in (CredentialState.ACTIVE, CredentialState.SUSPENDED):
-            raise RuleViolation("credentials/issue-once",
-                                f"user {self.ref} already holds credentials ({self.credentials})")
-        self.trigger_event(self.CredentialsIssued, hmis_role=hmis_role,
-                           override_reason=override_reason, missing_at_issue=missing,
-                           **meta.fields())
+            raise RuleViolation(
+                "credentials/issue-once",
+                f"user {self.ref} already holds credentials ({self.credentials})",
+            )
+        self.trigger_event(
+            self.CredentialsIssued,
+            hmis_role=hmis_role,
+            override_reason=override_reason,
+            missing_at_issue=missing,
+            **meta.fields(),
+        )
 
     def suspend_credentials(self, reason: str, meta: EventMeta) -> None:
         if self.credentials != CredentialState.ACTIVE:
-            raise RuleViolation("credentials/suspend-active-only",
-                                f"credentials are {self.credentials}, not active")
+            raise RuleViolation(
+                "credentials/suspend-active-only", f"credentials are {self.credentials}, not active"
+            )
         self.trigger_event(self.CredentialsSuspended, reason=reason, **meta.fields())
 
     def reactivate_credentials(self, reason: str | None, meta: EventMeta) -> None:
         if self.credentials != CredentialState.SUSPENDED:
-            raise RuleViolation("credentials/reactivate-suspended-only",
-                                f"credentials are {self.credentials}, not suspended")
+            raise RuleViolation(
+                "credentials/reactivate-suspended-only",
+                f"credentials are {self.credentials}, not suspended",
+            )
         self.trigger_event(self.CredentialsReactivated, reason=reason, **meta.fields())
 
     def revoke_credentials(self, reason: str, meta: EventMeta) -> None:
         if self.credentials not in (CredentialState.ACTIVE, CredentialState.SUSPENDED):
-            raise RuleViolation("credentials/revoke-held-only",
-                                f"credentials are {self.credentials}; nothing to revoke")
+            raise RuleViolation(
+                "credentials/revoke-held-only",
+                f"credentials are {self.credentials}; nothing to revoke",
+            )
         self.trigger_event(self.CredentialsRevoked, reason=reason, **meta.fields())
 
     def summarise_logins(self, meta: EventMeta, **summary: object) -> None:

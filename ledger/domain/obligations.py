@@ -23,11 +23,21 @@ class DataPartnerIntake(LedgerAggregate):
         entered_by: str
 
     @classmethod
-    def receive(cls, ref: str, client_ref: str, collecting_agency_ref: str,
-                partner_agency_ref: str, meta: EventMeta) -> DataPartnerIntake:
+    def receive(
+        cls,
+        ref: str,
+        client_ref: str,
+        collecting_agency_ref: str,
+        partner_agency_ref: str,
+        meta: EventMeta,
+    ) -> DataPartnerIntake:
         return cls._create(
-            cls.Received, id=entity_id(cls.kind, meta.coc, ref), ref=ref, client_ref=client_ref,
-            collecting_agency_ref=collecting_agency_ref, partner_agency_ref=partner_agency_ref,
+            cls.Received,
+            id=entity_id(cls.kind, meta.coc, ref),
+            ref=ref,
+            client_ref=client_ref,
+            collecting_agency_ref=collecting_agency_ref,
+            partner_agency_ref=partner_agency_ref,
             **meta.fields(),
         )
 
@@ -45,8 +55,10 @@ class DataPartnerIntake(LedgerAggregate):
         if self.entered is not None:
             raise RuleViolation("MO-606/data-partner/enter-once", "the intake is already entered")
         if meta.effective_at < self.received.effective_at:
-            raise RuleViolation("MO-606/data-partner/entry-after-intake",
-                                "an intake cannot be entered before it was received")
+            raise RuleViolation(
+                "MO-606/data-partner/entry-after-intake",
+                "an intake cannot be entered before it was received",
+            )
         self.trigger_event(self.EnteredIntoHmis, entered_by=entered_by, **meta.fields())
 
 
@@ -66,11 +78,17 @@ class FollowUp(LedgerAggregate):
         hmis_record_ref: str | None = None
 
     @classmethod
-    def attempt(cls, ref: str, client_ref: str, user_ref: str, reached: bool,
-                meta: EventMeta) -> FollowUp:
+    def attempt(
+        cls, ref: str, client_ref: str, user_ref: str, reached: bool, meta: EventMeta
+    ) -> FollowUp:
         return cls._create(
-            cls.Attempted, id=entity_id(cls.kind, meta.coc, ref), ref=ref, client_ref=client_ref,
-            user_ref=user_ref, reached=reached, **meta.fields(),
+            cls.Attempted,
+            id=entity_id(cls.kind, meta.coc, ref),
+            ref=ref,
+            client_ref=client_ref,
+            user_ref=user_ref,
+            reached=reached,
+            **meta.fields(),
         )
 
     @property
@@ -82,15 +100,19 @@ class FollowUp(LedgerAggregate):
     def records(self) -> set[FollowUpRecord]:
         return {r.record for r in self.facts(FollowUp.RecordCompleted)}
 
-    def complete_record(self, record: FollowUpRecord, hmis_record_ref: str | None,
-                        meta: EventMeta) -> None:
+    def complete_record(
+        self, record: FollowUpRecord, hmis_record_ref: str | None, meta: EventMeta
+    ) -> None:
         if not self.reached and record != FollowUpRecord.CE_NOTE:
-            raise RuleViolation("WI-500/follow-up/not-reached-records",
-                                "when the client was not reached, only a CE note is recorded")
+            raise RuleViolation(
+                "WI-500/follow-up/not-reached-records",
+                "when the client was not reached, only a CE note is recorded",
+            )
         if record in self.records():
             raise RuleViolation("WI-500/follow-up/record-once", f"{record} is already completed")
-        self.trigger_event(self.RecordCompleted, record=record, hmis_record_ref=hmis_record_ref,
-                           **meta.fields())
+        self.trigger_event(
+            self.RecordCompleted, record=record, hmis_record_ref=hmis_record_ref, **meta.fields()
+        )
 
 
 class IdempotencyRecord(LedgerAggregate):
@@ -107,13 +129,26 @@ class IdempotencyRecord(LedgerAggregate):
         events: list[tuple[str, int, str]]  # (entity id, version, topic) of every event written
 
     @classmethod
-    def record(cls, key: str, command: str, payload_sha256: str, entity_kind: str,
-               entity_id_: str, events: list[tuple[str, int, str]],
-               meta: EventMeta) -> IdempotencyRecord:
+    def record(
+        cls,
+        key: str,
+        command: str,
+        payload_sha256: str,
+        entity_kind: str,
+        entity_id_: str,
+        events: list[tuple[str, int, str]],
+        meta: EventMeta,
+    ) -> IdempotencyRecord:
         return cls._create(
-            cls.Recorded, id=entity_id(cls.kind, meta.coc, key), key=key, command=command,
-            payload_sha256=payload_sha256, entity_kind=entity_kind, entity_id=entity_id_,
-            events=events, **meta.fields(),
+            cls.Recorded,
+            id=entity_id(cls.kind, meta.coc, key),
+            key=key,
+            command=command,
+            payload_sha256=payload_sha256,
+            entity_kind=entity_kind,
+            entity_id=entity_id_,
+            events=events,
+            **meta.fields(),
         )
 
     @property

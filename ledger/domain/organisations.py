@@ -40,7 +40,11 @@ class CoC(LedgerAggregate):
     @classmethod
     def register(cls, code: str, name: str, process: Process, meta: EventMeta) -> CoC:
         return cls._create(
-            cls.Registered, id=entity_id(cls.kind, code), code=code, name=name, process=process,
+            cls.Registered,
+            id=entity_id(cls.kind, code),
+            code=code,
+            name=name,
+            process=process,
             **meta.fields(),
         )
 
@@ -72,8 +76,9 @@ class CoC(LedgerAggregate):
     def add_region(self, region: str, name: str, counties: list[str], meta: EventMeta) -> None:
         if region in self.regions():
             raise RuleViolation("coc/region-unique", f"region {region!r} already exists")
-        self.trigger_event(self.RegionAdded, region=region, name=name, counties=counties,
-                           **meta.fields())
+        self.trigger_event(
+            self.RegionAdded, region=region, name=name, counties=counties, **meta.fields()
+        )
 
     def designate_lead_agency(self, agency_ref: str, meta: EventMeta) -> None:
         self.trigger_event(self.LeadAgencyDesignated, agency_ref=agency_ref, **meta.fields())
@@ -83,8 +88,9 @@ class CoC(LedgerAggregate):
 
     def assign_regional_ce_lead(self, region: str, agency_ref: str, meta: EventMeta) -> None:
         self.require_region(region)
-        self.trigger_event(self.RegionalCeLeadAssigned, region=region, agency_ref=agency_ref,
-                           **meta.fields())
+        self.trigger_event(
+            self.RegionalCeLeadAssigned, region=region, agency_ref=agency_ref, **meta.fields()
+        )
 
 
 class Agency(LedgerAggregate):
@@ -128,8 +134,12 @@ class Agency(LedgerAggregate):
     @classmethod
     def register(cls, ref: str, name: str, hmis_participating: bool, meta: EventMeta) -> Agency:
         return cls._create(
-            cls.Registered, id=entity_id(cls.kind, meta.coc, ref), ref=ref, name=name,
-            hmis_participating=hmis_participating, **meta.fields(),
+            cls.Registered,
+            id=entity_id(cls.kind, meta.coc, ref),
+            ref=ref,
+            name=name,
+            hmis_participating=hmis_participating,
+            **meta.fields(),
         )
 
     @property
@@ -185,8 +195,9 @@ class Agency(LedgerAggregate):
 
     def leave_region(self, region: str, meta: EventMeta) -> None:
         if region not in self.active_regions():
-            raise RuleViolation("agency/region-left-only-if-active",
-                                f"agency is not active in {region!r}")
+            raise RuleViolation(
+                "agency/region-left-only-if-active", f"agency is not active in {region!r}"
+            )
         self.trigger_event(self.RegionLeft, region=region, **meta.fields())
 
     def declare_ces_roles(self, roles: list[OrgCesRole], meta: EventMeta) -> None:
@@ -194,19 +205,29 @@ class Agency(LedgerAggregate):
             raise InvalidInput("declare at least one CES role", field="roles")
         self.trigger_event(self.CesRolesDeclared, roles=sorted(set(roles)), **meta.fields())
 
-    def set_up_program(self, program_ref: str, program_type: ProgramType, name: str,
-                       meta: EventMeta) -> None:
+    def set_up_program(
+        self, program_ref: str, program_type: ProgramType, name: str, meta: EventMeta
+    ) -> None:
         change = "modified" if program_ref in self.programs() else "created"
-        self.trigger_event(self.ProgramSetUp, program_ref=program_ref, program_type=program_type,
-                           name=name, change=change, **meta.fields())
+        self.trigger_event(
+            self.ProgramSetUp,
+            program_ref=program_ref,
+            program_type=program_type,
+            name=name,
+            change=change,
+            **meta.fields(),
+        )
 
     def confirm_program_setup(self, confirmed_by: str, meta: EventMeta) -> None:
         if not self.programs():
-            raise RuleViolation("agency/program-setup-needs-programs",
-                                "there is no program set-up to confirm")
+            raise RuleViolation(
+                "agency/program-setup-needs-programs", "there is no program set-up to confirm"
+            )
         if not self.ces_roles():
-            raise RuleViolation("CA-600/step-2/ces-roles-first",
-                                "declare the organisation's CES roles before confirming set-up")
+            raise RuleViolation(
+                "CA-600/step-2/ces-roles-first",
+                "declare the organisation's CES roles before confirming set-up",
+            )
         self.trigger_event(self.ProgramSetUpConfirmed, confirmed_by=confirmed_by, **meta.fields())
 
     def designate_contact(self, role: ContactRole, user_ref: str, meta: EventMeta) -> None:
@@ -217,4 +238,3 @@ class Agency(LedgerAggregate):
 
     def remove_staff(self, user_ref: str, meta: EventMeta) -> None:
         self.trigger_event(self.StaffMemberLeft, user_ref=user_ref, **meta.fields())
-

@@ -28,8 +28,7 @@ def post(client: Client) -> Post:
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(sqlite_path=tmp_path / "api.sqlite3", load_demo_data=False,
-                    max_body_bytes=4096)
+    return Settings(sqlite_path=tmp_path / "api.sqlite3", load_demo_data=False, max_body_bytes=4096)
 
 
 @pytest.fixture

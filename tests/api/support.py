@@ -17,13 +17,18 @@ Post = Callable[..., Awaitable[ClientResponse]]
 def poster(test_client: Client) -> Post:
     """POST a command as ``ACTOR`` (``actor=None``: no X-Actor); keyword headers use _ for -."""
 
-    async def post(command: str, body: Any = None, *, data: bytes | None = None,
-                   actor: str | None = ACTOR, **headers: str) -> ClientResponse:
+    async def post(
+        command: str,
+        body: Any = None,
+        *,
+        data: bytes | None = None,
+        actor: str | None = ACTOR,
+        **headers: str,
+    ) -> ClientResponse:
         sent = {k.replace("_", "-"): v for k, v in headers.items()}
         if actor is not None:
             sent["X-Actor"] = actor
-        return await test_client.post(f"/v1/commands/{command}", json=body, data=data,
-                                      headers=sent)
+        return await test_client.post(f"/v1/commands/{command}", json=body, data=data, headers=sent)
 
     return post
 

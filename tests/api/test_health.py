@@ -12,8 +12,9 @@ from ledger.settings import Settings
 from tests.api.support import MO, Client, Post, problem
 
 
-async def test_health_reports_ok_and_the_log_head(client: Client, post: Post,
-                                                  ledger: Ledger) -> None:
+async def test_health_reports_ok_and_the_log_head(
+    client: Client, post: Post, ledger: Ledger
+) -> None:
     await post("register-coc", MO)
 
     response = await client.get("/healthz")
@@ -24,7 +25,8 @@ async def test_health_reports_ok_and_the_log_head(client: Client, post: Post,
 
 
 async def test_app_without_a_ledger_builds_one_and_closes_it_on_shutdown(
-        sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     closed: list[Ledger] = []
     original_close = Ledger.close
 
@@ -42,7 +44,8 @@ async def test_app_without_a_ledger_builds_one_and_closes_it_on_shutdown(
 
 
 async def test_health_is_a_503_problem_when_the_store_does_not_answer(
-        lone_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    lone_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def unreachable(self: Ledger) -> int:
         raise OperationalError("connection refused")
 

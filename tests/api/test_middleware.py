@@ -14,12 +14,18 @@ from ledger.settings import Settings
 from tests.api.support import ACTOR, MO, Client, Post, poster, problem
 
 SECRET_MESSAGE = "secret internals of robin.example@example.org"
-PERSON = {"coc": "MO-606", "user_ref": "u1", "agency_ref": "AG1",
-          "person_name": "Robin Example", "email": "robin.example@example.org"}
+PERSON = {
+    "coc": "MO-606",
+    "user_ref": "u1",
+    "agency_ref": "AG1",
+    "person_name": "Robin Example",
+    "email": "robin.example@example.org",
+}
 
 
 async def test_a_given_request_id_is_echoed_and_recorded_on_the_event(
-        client: Client, post: Post) -> None:
+    client: Client, post: Post
+) -> None:
     response = await post("register-coc", MO, X_Request_ID="trace-7")
 
     assert response.headers["X-Request-ID"] == "trace-7"
@@ -29,7 +35,8 @@ async def test_a_given_request_id_is_echoed_and_recorded_on_the_event(
 
 @pytest.mark.parametrize("given", [None, "", "has space", "x" * 201])
 async def test_a_missing_or_unusable_request_id_is_replaced_by_a_fresh_one(
-        lone_client: Client, given: str | None) -> None:
+    lone_client: Client, given: str | None
+) -> None:
     headers = {} if given is None else {"X-Request-ID": given}
 
     response = await lone_client.get("/healthz", headers=headers)
@@ -37,8 +44,7 @@ async def test_a_missing_or_unusable_request_id_is_replaced_by_a_fresh_one(
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
 
-async def test_each_request_logs_one_line_without_personal_data(
-        client: Client, post: Post) -> None:
+async def test_each_request_logs_one_line_without_personal_data(client: Client, post: Post) -> None:
     await post("register-coc", MO)
     await post("register-agency", {"coc": "MO-606", "agency_ref": "AG1", "agency_name": "A"})
 
@@ -49,9 +55,13 @@ async def test_each_request_logs_one_line_without_personal_data(
     assert response.status == 201
     assert [entry["event"] for entry in logs] == ["request", "request"]
     assert logs[0] == {
-        "event": "request", "log_level": "info", "method": "POST",
-        "route": "/v1/commands/register-end-user", "status": 201,
-        "duration_ms": logs[0]["duration_ms"], "request_id": "req-9",
+        "event": "request",
+        "log_level": "info",
+        "method": "POST",
+        "route": "/v1/commands/register-end-user",
+        "status": 201,
+        "duration_ms": logs[0]["duration_ms"],
+        "request_id": "req-9",
     }
     assert logs[1]["route"] == "/v1/cocs/{coc}/entities/{kind}/{ref}/history"
     printed = repr(logs)
@@ -68,7 +78,8 @@ async def test_a_problem_is_logged_with_its_code(lone_post: Post) -> None:
 
 
 async def test_an_unexpected_error_is_a_500_problem_without_internals(
-        client: Client, post: Post, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: Client, post: Post, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(self: Ledger, aggregate_id: object) -> None:
         raise RuntimeError(SECRET_MESSAGE)
 
@@ -87,7 +98,8 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
 
 
 async def test_an_unavailable_store_on_write_is_a_503_problem(
-        settings: Settings, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Settings, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def unavailable(self: Ledger, aggregates: object) -> None:
         raise StoreUnavailable("lock timeout")
 

@@ -28,12 +28,15 @@ def _free_port() -> int:
         return port
 
 
-def _call(url: str, body: dict[str, Any] | None = None,
-          headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def _call(
+    url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     request = urllib.request.Request(
-        url, data=None if body is None else json.dumps(body).encode(),
+        url,
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json", **(headers or {})},
-        method="GET" if body is None else "POST")
+        method="GET" if body is None else "POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
             return response.status, json.loads(response.read())
@@ -49,8 +52,12 @@ class Server:
         self.log = log
         with log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "api"], cwd=REPO, env=env,
-                stdout=sink, stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "api"],
+                cwd=REPO,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_healthy(self) -> dict[str, Any]:
         deadline = time.monotonic() + START_TIMEOUT
@@ -90,7 +97,8 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
         status, receipt = _call(
             f"{servers[-1].base}/v1/commands/register-coc",
             {"coc": "WI-500", "coc_name": "Demo Wisconsin", "process": "wi-bos"},
-            {"X-Actor": "e2e-tester", "X-Request-ID": "e2e-1"})
+            {"X-Actor": "e2e-tester", "X-Request-ID": "e2e-1"},
+        )
         assert status == 201, receipt
         assert servers[-1].stop() == 0, log.read_text()
 
@@ -100,12 +108,19 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
         assert status == 200, history
         [event] = history["events"]
         assert (event["type"], event["actor"], event["request_id"]) == (
-            "CoC.Registered", "e2e-tester", "e2e-1")
+            "CoC.Registered",
+            "e2e-tester",
+            "e2e-1",
+        )
         assert servers[-1].stop() == 0, log.read_text()
     finally:
         for server in servers:
             server.kill()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     [posted] = [line for line in lines if line.get("route") == "/v1/commands/register-coc"]
-    assert {"event": "request", "method": "POST", "status": 201,
-            "request_id": "e2e-1"}.items() <= posted.items()
+    assert {
+        "event": "request",
+        "method": "POST",
+        "status": 201,
+        "request_id": "e2e-1",
+    }.items() <= posted.items()

@@ -56,8 +56,11 @@ def all_event_classes() -> list[type[LedgerEvent]]:
                 seen.add(sub)
                 pending.append(sub)
     for aggregate in seen:
-        found.extend(v for v in vars(aggregate).values()
-                     if isinstance(v, type) and issubclass(v, LedgerEvent))
+        found.extend(
+            v
+            for v in vars(aggregate).values()
+            if isinstance(v, type) and issubclass(v, LedgerEvent)
+        )
     return found
 
 

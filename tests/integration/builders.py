@@ -65,6 +65,7 @@ IL_PROJECT_COURSE = f"{IL_PROJECT_COURSE_PREFIX}ES-TH-SH"
 
 # --- marking happy-path tests ----------------------------------------------------------------
 
+
 def happy_path(command: type[Command]) -> Callable[[F], F]:
     """Mark a test as the happy path of ``command`` (see test_command_coverage.py)."""
     assert command.name in COMMANDS, f"{command.name} is not a registered command"
@@ -77,6 +78,7 @@ def happy_path(command: type[Command]) -> Callable[[F], F]:
 
 
 # --- asserting refusals ----------------------------------------------------------------------
+
 
 def refused(ledger: Ledger, do: Do, command: Command, rule: str) -> RuleViolation:
     """Run ``command``, expect a RuleViolation of ``rule``, and check nothing was written."""
@@ -98,6 +100,7 @@ def rejected(ledger: Ledger, do: Do, command: Command, error: type[LedgerError])
 
 
 # --- reading entities --------------------------------------------------------------------------
+
 
 def load(ledger: Ledger, cls: type[A], coc: str, *key: str) -> A:
     aggregate = ledger.load(cls, entity_id(cls.kind, coc, *key))
@@ -123,28 +126,53 @@ def agreement(ledger: Ledger, coc_code: str, ref: str) -> Agreement:
 
 # --- generic steps -----------------------------------------------------------------------------
 
+
 def register_coc(do: Do, code: str, process: Process, name: str = "Synthetic CoC") -> Receipt:
     return do(RegisterCoc(coc=code, coc_name=name, process=process))
 
 
 def register_agency(do: Do, code: str, ref: str, *, hmis: bool = True) -> Receipt:
-    return do(RegisterAgency(coc=code, agency_ref=ref, agency_name=f"Synthetic Agency {ref}",
-                             hmis_participating=hmis))
+    return do(
+        RegisterAgency(
+            coc=code, agency_ref=ref, agency_name=f"Synthetic Agency {ref}", hmis_participating=hmis
+        )
+    )
 
 
 def register_user(do: Do, code: str, ref: str, agency_ref: str) -> Receipt:
-    return do(RegisterEndUser(coc=code, user_ref=ref, agency_ref=agency_ref,
-                              person_name=f"Test Person {ref}", email=f"{ref}@example.org"))
+    return do(
+        RegisterEndUser(
+            coc=code,
+            user_ref=ref,
+            agency_ref=agency_ref,
+            person_name=f"Test Person {ref}",
+            email=f"{ref}@example.org",
+        )
+    )
 
 
-def complete_course(do: Do, code: str, user_ref: str, course_code: str,
-                    effective_at: datetime | None = None, **extra: Any) -> Receipt:
-    return do(RecordCourseCompletion(coc=code, user_ref=user_ref, course_code=course_code,
-                                     provider="Synthetic LMS", effective_at=effective_at,
-                                     **extra))
+def complete_course(
+    do: Do,
+    code: str,
+    user_ref: str,
+    course_code: str,
+    effective_at: datetime | None = None,
+    **extra: Any,
+) -> Receipt:
+    return do(
+        RecordCourseCompletion(
+            coc=code,
+            user_ref=user_ref,
+            course_code=course_code,
+            provider="Synthetic LMS",
+            effective_at=effective_at,
+            **extra,
+        )
+    )
 
 
 # --- Missouri Balance of State (MO-606) --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Missouri:
@@ -162,8 +190,7 @@ class Missouri:
 
     @property
     def moa(self) -> str:
-        return agreement_ref(AgreementKind.DATA_PARTNERSHIP_MOA, self.non_hmis_agency,
-                             self.agency)
+        return agreement_ref(AgreementKind.DATA_PARTNERSHIP_MOA, self.non_hmis_agency, self.agency)
 
 
 def missouri(do: Do, *, leads: bool = True) -> Missouri:
@@ -171,8 +198,14 @@ def missouri(do: Do, *, leads: bool = True) -> Missouri:
     Lead Agency and the region's Regional CE Lead."""
     w = Missouri()
     register_coc(do, w.coc, Process.MISSOURI_BOS, "Synthetic Missouri Balance of State")
-    do(AddRegion(coc=w.coc, region=w.region, region_name="Region Four",
-                 counties=["Alder County", "Birch County"]))
+    do(
+        AddRegion(
+            coc=w.coc,
+            region=w.region,
+            region_name="Region Four",
+            counties=["Alder County", "Birch County"],
+        )
+    )
     for ref in (w.agency, w.regional_lead, w.lead_agency):
         register_agency(do, w.coc, ref)
     register_agency(do, w.coc, w.non_hmis_agency, hmis=False)
@@ -186,14 +219,27 @@ def missouri(do: Do, *, leads: bool = True) -> Missouri:
 
 def mo_assessor_trained(do: Do, w: Missouri, user_ref: str | None = None) -> Receipt:
     """The user completes the CE Assessor Training in LITMOS."""
-    return complete_course(do, w.coc, user_ref or w.user, MO_ASSESSOR_COURSE,
-                           certificate_id="CERT-0001", source_record_id="ach-0001")
+    return complete_course(
+        do,
+        w.coc,
+        user_ref or w.user,
+        MO_ASSESSOR_COURSE,
+        certificate_id="CERT-0001",
+        source_record_id="ach-0001",
+    )
 
 
 def mo_uar_submitted(do: Do, w: Missouri, request_ref: str = "uar-1") -> Receipt:
-    return do(SubmitAccessRequest(coc=w.coc, user_ref=w.user, request_ref=request_ref,
-                                  projects=["Synthetic Shelter Project"],
-                                  submitted_by="mo-auth-rep", certificate_id="CERT-0001"))
+    return do(
+        SubmitAccessRequest(
+            coc=w.coc,
+            user_ref=w.user,
+            request_ref=request_ref,
+            projects=["Synthetic Shelter Project"],
+            submitted_by="mo-auth-rep",
+            certificate_id="CERT-0001",
+        )
+    )
 
 
 def mo_uar_approved(do: Do, w: Missouri, request_ref: str = "uar-1") -> Receipt:
@@ -204,8 +250,15 @@ def mo_uar_approved(do: Do, w: Missouri, request_ref: str = "uar-1") -> Receipt:
 
 
 def mo_mou_drafted(do: Do, w: Missouri) -> Receipt:
-    return do(DraftAgreement(coc=w.coc, agreement_kind=AgreementKind.CE_MOU,
-                             agency_ref=w.agency, region=w.region, revision="2026-1"))
+    return do(
+        DraftAgreement(
+            coc=w.coc,
+            agreement_kind=AgreementKind.CE_MOU,
+            agency_ref=w.agency,
+            region=w.region,
+            revision="2026-1",
+        )
+    )
 
 
 def sign(do: Do, code: str, ref: str, party: Party, signatory: str = "signer-1") -> Receipt:
@@ -214,14 +267,21 @@ def sign(do: Do, code: str, ref: str, party: Party, signatory: str = "signer-1")
 
 def mo_moa_executed(do: Do, w: Missouri) -> None:
     """The non-HMIS agency and its HMIS partner sign a data partnership MOA."""
-    do(DraftAgreement(coc=w.coc, agreement_kind=AgreementKind.DATA_PARTNERSHIP_MOA,
-                      agency_ref=w.non_hmis_agency, partner_agency_ref=w.agency,
-                      revision="2026-1"))
+    do(
+        DraftAgreement(
+            coc=w.coc,
+            agreement_kind=AgreementKind.DATA_PARTNERSHIP_MOA,
+            agency_ref=w.non_hmis_agency,
+            partner_agency_ref=w.agency,
+            revision="2026-1",
+        )
+    )
     sign(do, w.coc, w.moa, Party.AGENCY)
     sign(do, w.coc, w.moa, Party.PARTNER_AGENCY)
 
 
 # --- Los Angeles (CA-600) ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Lahsa:
@@ -245,23 +305,42 @@ def lahsa(do: Do) -> Lahsa:
 
 def la_org_agreement_executed(do: Do, w: Lahsa) -> None:
     """Step 1: the organisation signs, then the CoC Representative section is completed."""
-    do(DraftAgreement(coc=w.coc, agreement_kind=AgreementKind.ORGANIZATION_AGREEMENT,
-                      agency_ref=w.agency, revision="2026-1"))
+    do(
+        DraftAgreement(
+            coc=w.coc,
+            agreement_kind=AgreementKind.ORGANIZATION_AGREEMENT,
+            agency_ref=w.agency,
+            revision="2026-1",
+        )
+    )
     sign(do, w.coc, w.org_agreement, Party.AGENCY, "la-exec-director")
     sign(do, w.coc, w.org_agreement, Party.COC_REPRESENTATIVE, "la-coc-rep")
 
 
 def la_program_setup(do: Do, w: Lahsa, *, confirm: bool = True) -> None:
     """Step 2: CES roles, one program, and (optionally) the lead's confirmation."""
-    do(DeclareCesRoles(coc=w.coc, agency_ref=w.agency,
-                       roles=[OrgCesRole.ASSESSMENT_ONLY, OrgCesRole.HOUSING_PROVIDER]))
-    do(SetUpProgram(coc=w.coc, agency_ref=w.agency, program_ref="prog-1",
-                    program_type=ProgramType.ASSESSMENT_ONLY, program_name="Synthetic Access"))
+    do(
+        DeclareCesRoles(
+            coc=w.coc,
+            agency_ref=w.agency,
+            roles=[OrgCesRole.ASSESSMENT_ONLY, OrgCesRole.HOUSING_PROVIDER],
+        )
+    )
+    do(
+        SetUpProgram(
+            coc=w.coc,
+            agency_ref=w.agency,
+            program_ref="prog-1",
+            program_type=ProgramType.ASSESSMENT_ONLY,
+            program_name="Synthetic Access",
+        )
+    )
     if confirm:
         do(ConfirmProgramSetUp(coc=w.coc, agency_ref=w.agency, confirmed_by="la-hmis-admin"))
 
 
 # --- Chicago (IL-510) ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Chicago:
@@ -280,13 +359,22 @@ def chicago(do: Do) -> Chicago:
     return w
 
 
-def il_training_request(do: Do, w: Chicago, lms_username: str = "il.user.one",
-                        ticket_ref: str = "ticket-1") -> Receipt:
-    return do(RequestTraining(
-        coc=w.coc, user_ref=w.user, ticket_ref=ticket_ref, person_name="Test Person Chicago",
-        agency_email="il-user-1@example.org", lms_username=lms_username,
-        expected_responsibilities=["intake"], projects=["Synthetic Shelter"],
-        requested_by=w.ata))
+def il_training_request(
+    do: Do, w: Chicago, lms_username: str = "il.user.one", ticket_ref: str = "ticket-1"
+) -> Receipt:
+    return do(
+        RequestTraining(
+            coc=w.coc,
+            user_ref=w.user,
+            ticket_ref=ticket_ref,
+            person_name="Test Person Chicago",
+            agency_email="il-user-1@example.org",
+            lms_username=lms_username,
+            expected_responsibilities=["intake"],
+            projects=["Synthetic Shelter"],
+            requested_by=w.ata,
+        )
+    )
 
 
 def il_through_step(do: Do, w: Chicago, step: int) -> None:
@@ -296,11 +384,15 @@ def il_through_step(do: Do, w: Chicago, step: int) -> None:
         complete_course(do, w.coc, w.user, IL_INTRO_COURSE, score=100)
         complete_course(do, w.coc, w.user, IL_PROJECT_COURSE)
     if step >= 3:
-        do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-1",
-                                  outcome=ProctoredOutcome.PASSED))
+        do(
+            RecordProctoredSession(
+                coc=w.coc, user_ref=w.user, session_ref="vps-1", outcome=ProctoredOutcome.PASSED
+            )
+        )
 
 
 # --- Wisconsin Balance of State (WI-500) -------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Wisconsin:

@@ -27,6 +27,7 @@ from tests.integration.builders import (
 
 # --- step 1: request for training ------------------------------------------------------------
 
+
 @happy_path(RequestTraining)
 def test_request_training_files_the_ticket_with_the_lms_username(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
@@ -35,7 +36,10 @@ def test_request_training_files_the_ticket_with_the_lms_username(ledger: Ledger,
 
     [ticket] = user(ledger, w.coc, w.user).facts(EndUser.TrainingRequested)
     assert (ticket.ticket_ref, ticket.lms_username, ticket.requested_by) == (
-        "ticket-1", "il.user.one", w.ata)
+        "ticket-1",
+        "il.user.one",
+        w.ata,
+    )
     assert ticket.projects == ["Synthetic Shelter"]
 
 
@@ -52,82 +56,134 @@ def test_a_user_keeps_exactly_one_lms_account(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_training_request(do, w, lms_username="il.user.one")
 
-    refused(ledger, do, RequestTraining(
-        coc=w.coc, user_ref=w.user, ticket_ref="ticket-2", person_name="Test Person Chicago",
-        agency_email="il-user-1@example.org", lms_username="il.user.one.new",
-        expected_responsibilities=["intake"], projects=["Synthetic Shelter"],
-        requested_by=w.ata), "IL-510/step-1/one-lms-account")
+    refused(
+        ledger,
+        do,
+        RequestTraining(
+            coc=w.coc,
+            user_ref=w.user,
+            ticket_ref="ticket-2",
+            person_name="Test Person Chicago",
+            agency_email="il-user-1@example.org",
+            lms_username="il.user.one.new",
+            expected_responsibilities=["intake"],
+            projects=["Synthetic Shelter"],
+            requested_by=w.ata,
+        ),
+        "IL-510/step-1/one-lms-account",
+    )
 
 
 def test_no_course_enrolment_before_the_training_request(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
 
-    refused(ledger, do, EnrolInCourse(coc=w.coc, user_ref=w.user, course_code=IL_INTRO_COURSE,
-                                      provider="Talent LMS"),
-            "IL-510/step-1/training-request-first")
+    refused(
+        ledger,
+        do,
+        EnrolInCourse(
+            coc=w.coc, user_ref=w.user, course_code=IL_INTRO_COURSE, provider="Talent LMS"
+        ),
+        "IL-510/step-1/training-request-first",
+    )
 
 
 def test_no_course_completion_before_the_training_request(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
 
-    refused(ledger, do, RecordCourseCompletion(coc=w.coc, user_ref=w.user,
-                                               course_code=IL_INTRO_COURSE,
-                                               provider="Talent LMS"),
-            "IL-510/step-1/training-request-first")
+    refused(
+        ledger,
+        do,
+        RecordCourseCompletion(
+            coc=w.coc, user_ref=w.user, course_code=IL_INTRO_COURSE, provider="Talent LMS"
+        ),
+        "IL-510/step-1/training-request-first",
+    )
 
 
 def test_no_credentials_before_the_training_request(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
-            "IL-510/step-1/training-request-first")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
+        "IL-510/step-1/training-request-first",
+    )
 
 
 # --- step 2: LMS courses ---------------------------------------------------------------------
+
 
 def test_enrolment_in_a_project_course_is_paid_per_course(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_training_request(do, w)
     complete_course(do, w.coc, w.user, IL_INTRO_COURSE, score=100)
 
-    do(EnrolInCourse(coc=w.coc, user_ref=w.user, course_code=IL_PROJECT_COURSE,
-                     provider="Talent LMS", payment=PaymentMethod.TRAINING_CREDIT,
-                     fee_cents=2500))
+    do(
+        EnrolInCourse(
+            coc=w.coc,
+            user_ref=w.user,
+            course_code=IL_PROJECT_COURSE,
+            provider="Talent LMS",
+            payment=PaymentMethod.TRAINING_CREDIT,
+            fee_cents=2500,
+        )
+    )
 
     enrolled = user(ledger, w.coc, w.user).last(EndUser.CourseEnrolled)
     assert enrolled is not None
     assert (enrolled.course_code, enrolled.payment, enrolled.fee_cents) == (
-        IL_PROJECT_COURSE, PaymentMethod.TRAINING_CREDIT, 2500)
+        IL_PROJECT_COURSE,
+        PaymentMethod.TRAINING_CREDIT,
+        2500,
+    )
 
 
 def test_project_course_enrolment_waits_for_the_introduction(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_training_request(do, w)
 
-    refused(ledger, do, EnrolInCourse(coc=w.coc, user_ref=w.user, course_code=IL_PROJECT_COURSE,
-                                      provider="Talent LMS"), "IL-510/step-2/intro-first")
+    refused(
+        ledger,
+        do,
+        EnrolInCourse(
+            coc=w.coc, user_ref=w.user, course_code=IL_PROJECT_COURSE, provider="Talent LMS"
+        ),
+        "IL-510/step-2/intro-first",
+    )
 
 
 def test_project_course_completion_waits_for_the_introduction(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_training_request(do, w)
 
-    refused(ledger, do, RecordCourseCompletion(coc=w.coc, user_ref=w.user,
-                                               course_code=IL_PROJECT_COURSE,
-                                               provider="Talent LMS"),
-            "IL-510/step-2/intro-first")
+    refused(
+        ledger,
+        do,
+        RecordCourseCompletion(
+            coc=w.coc, user_ref=w.user, course_code=IL_PROJECT_COURSE, provider="Talent LMS"
+        ),
+        "IL-510/step-2/intro-first",
+    )
 
 
 # --- step 3: proctored session ---------------------------------------------------------------
+
 
 @happy_path(RecordProctoredSession)
 def test_record_proctored_session_records_its_outcome(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_through_step(do, w, 2)
 
-    do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-1",
-                              outcome=ProctoredOutcome.CORRECTIONS_NEEDED,
-                              notes="two fields missing on the sample client"))
+    do(
+        RecordProctoredSession(
+            coc=w.coc,
+            user_ref=w.user,
+            session_ref="vps-1",
+            outcome=ProctoredOutcome.CORRECTIONS_NEEDED,
+            notes="two fields missing on the sample client",
+        )
+    )
 
     subject = user(ledger, w.coc, w.user)
     assert subject.proctored_outcomes() == [ProctoredOutcome.CORRECTIONS_NEEDED]
@@ -137,26 +193,40 @@ def test_record_proctored_session_records_its_outcome(ledger: Ledger, do: Do) ->
 
 
 def test_proctored_session_needs_the_introduction_and_a_project_course(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     w = chicago(do)
     il_training_request(do, w)
     complete_course(do, w.coc, w.user, IL_INTRO_COURSE)
 
-    refused(ledger, do, RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-1",
-                                               outcome=ProctoredOutcome.PASSED),
-            "IL-510/step-3/courses-first")
+    refused(
+        ledger,
+        do,
+        RecordProctoredSession(
+            coc=w.coc, user_ref=w.user, session_ref="vps-1", outcome=ProctoredOutcome.PASSED
+        ),
+        "IL-510/step-3/courses-first",
+    )
 
 
 # --- step 4: live credentials ----------------------------------------------------------------
 
+
 def test_credentials_need_a_passed_proctored_session(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_through_step(do, w, 2)
-    do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-1",
-                              outcome=ProctoredOutcome.REDO_REQUIRED))
+    do(
+        RecordProctoredSession(
+            coc=w.coc, user_ref=w.user, session_ref="vps-1", outcome=ProctoredOutcome.REDO_REQUIRED
+        )
+    )
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
-            "IL-510/step-4/proctored-pass-first")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
+        "IL-510/step-4/proctored-pass-first",
+    )
 
 
 def test_credentials_follow_the_four_steps_in_order(ledger: Ledger, do: Do) -> None:
@@ -173,10 +243,16 @@ def test_credentials_follow_the_four_steps_in_order(ledger: Ledger, do: Do) -> N
 def test_a_redo_then_a_pass_opens_credentials(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_through_step(do, w, 2)
-    do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-1",
-                              outcome=ProctoredOutcome.REDO_REQUIRED))
-    do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-2",
-                              outcome=ProctoredOutcome.PASSED))
+    do(
+        RecordProctoredSession(
+            coc=w.coc, user_ref=w.user, session_ref="vps-1", outcome=ProctoredOutcome.REDO_REQUIRED
+        )
+    )
+    do(
+        RecordProctoredSession(
+            coc=w.coc, user_ref=w.user, session_ref="vps-2", outcome=ProctoredOutcome.PASSED
+        )
+    )
 
     do(IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"))
 
@@ -184,7 +260,8 @@ def test_a_redo_then_a_pass_opens_credentials(ledger: Ledger, do: Do) -> None:
 
 
 def test_read_only_users_get_credentials_after_the_alternate_introduction(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     w = chicago(do)
     il_training_request(do, w)
     complete_course(do, w.coc, w.user, IL_READ_ONLY_INTRO_COURSE)
@@ -199,24 +276,38 @@ def test_the_alternate_introduction_does_not_open_other_roles(ledger: Ledger, do
     il_training_request(do, w)
     complete_course(do, w.coc, w.user, IL_READ_ONLY_INTRO_COURSE)
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
-            "IL-510/step-4/proctored-pass-first")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
+        "IL-510/step-4/proctored-pass-first",
+    )
 
 
 def test_read_only_role_still_needs_an_introduction(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_training_request(do, w)
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user,
-                                         hmis_role=IL_READ_ONLY_ROLE),
-            "IL-510/step-4/proctored-pass-first")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role=IL_READ_ONLY_ROLE),
+        "IL-510/step-4/proctored-pass-first",
+    )
 
 
 def test_a_pass_followed_by_a_redo_closes_credentials_again(ledger: Ledger, do: Do) -> None:
     w = chicago(do)
     il_through_step(do, w, 3)
-    do(RecordProctoredSession(coc=w.coc, user_ref=w.user, session_ref="vps-2",
-                              outcome=ProctoredOutcome.REDO_REQUIRED))
+    do(
+        RecordProctoredSession(
+            coc=w.coc, user_ref=w.user, session_ref="vps-2", outcome=ProctoredOutcome.REDO_REQUIRED
+        )
+    )
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
-            "IL-510/step-4/proctored-pass-first")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="case-manager"),
+        "IL-510/step-4/proctored-pass-first",
+    )

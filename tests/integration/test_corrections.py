@@ -50,15 +50,23 @@ def with_completion(do: Do) -> Wisconsin:
     return w
 
 
-def retract(w: Wisconsin, event_id: UUID, reason: str = "entered for the wrong user"
-            ) -> RetractEvent:
-    return RetractEvent(coc=w.coc, entity_kind="user", entity_ref=w.user, event_id=event_id,
-                        reason=reason)
+def retract(
+    w: Wisconsin, event_id: UUID, reason: str = "entered for the wrong user"
+) -> RetractEvent:
+    return RetractEvent(
+        coc=w.coc, entity_kind="user", entity_ref=w.user, event_id=event_id, reason=reason
+    )
 
 
 def amend(w: Wisconsin, event_id: UUID, **changes: object) -> AmendEvent:
-    return AmendEvent(coc=w.coc, entity_kind="user", entity_ref=w.user, event_id=event_id,
-                      reason="typo in the LMS export", changes=changes)
+    return AmendEvent(
+        coc=w.coc,
+        entity_kind="user",
+        entity_ref=w.user,
+        event_id=event_id,
+        reason="typo in the LMS export",
+        changes=changes,
+    )
 
 
 def stored_event(ledger: Ledger, entity_id: UUID, event_id: UUID) -> LedgerAggregate.Event:
@@ -68,6 +76,7 @@ def stored_event(ledger: Ledger, entity_id: UUID, event_id: UUID) -> LedgerAggre
 
 
 # --- retractions -----------------------------------------------------------------------------
+
 
 @happy_path(RetractEvent)
 def test_retract_event_hides_the_fact_but_keeps_it_in_history(ledger: Ledger, do: Do) -> None:
@@ -87,19 +96,32 @@ def test_retract_event_hides_the_fact_but_keeps_it_in_history(ledger: Ledger, do
 
 
 def test_retracting_the_only_assessor_completion_blocks_the_mou_again(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     w = missouri(do)
     mo_assessor_trained(do, w)
     mo_mou_drafted(do, w)
     completion = user(ledger, w.coc, w.user).last(EndUser.CourseCompleted)
     assert completion is not None
 
-    do(RetractEvent(coc=w.coc, entity_kind="user", entity_ref=w.user,
-                    event_id=completion.event_id, reason="certificate belongs to someone else"))
+    do(
+        RetractEvent(
+            coc=w.coc,
+            entity_kind="user",
+            entity_ref=w.user,
+            event_id=completion.event_id,
+            reason="certificate belongs to someone else",
+        )
+    )
 
-    refused(ledger, do, SignAgreement(coc=w.coc, agreement_ref=w.mou, party=Party.AGENCY,
-                                      signatory="mo-exec-director"),
-            "MO-606/ce-mou/after-assessor-training")
+    refused(
+        ledger,
+        do,
+        SignAgreement(
+            coc=w.coc, agreement_ref=w.mou, party=Party.AGENCY, signatory="mo-exec-director"
+        ),
+        "MO-606/ce-mou/after-assessor-training",
+    )
 
 
 def test_retracting_the_assessor_completion_blocks_the_uar_again(ledger: Ledger, do: Do) -> None:
@@ -108,13 +130,28 @@ def test_retracting_the_assessor_completion_blocks_the_uar_again(ledger: Ledger,
     completion = user(ledger, w.coc, w.user).last(EndUser.CourseCompleted)
     assert completion is not None
 
-    do(RetractEvent(coc=w.coc, entity_kind="user", entity_ref=w.user,
-                    event_id=completion.event_id, reason="course was not finished"))
+    do(
+        RetractEvent(
+            coc=w.coc,
+            entity_kind="user",
+            entity_ref=w.user,
+            event_id=completion.event_id,
+            reason="course was not finished",
+        )
+    )
 
-    refused(ledger, do, SubmitAccessRequest(coc=w.coc, user_ref=w.user, request_ref="uar-1",
-                                            projects=["Synthetic Shelter Project"],
-                                            submitted_by="mo-auth-rep"),
-            "MO-606/uar/litmos-certificate")
+    refused(
+        ledger,
+        do,
+        SubmitAccessRequest(
+            coc=w.coc,
+            user_ref=w.user,
+            request_ref="uar-1",
+            projects=["Synthetic Shelter Project"],
+            submitted_by="mo-auth-rep",
+        ),
+        "MO-606/uar/litmos-certificate",
+    )
 
 
 def test_a_retracted_lms_completion_may_be_recorded_again(ledger: Ledger, do: Do) -> None:
@@ -133,8 +170,11 @@ def test_a_coc_fact_is_retracted_with_an_empty_entity_ref(ledger: Ledger, do: Do
     added = coc(ledger, w.coc).last(CoC.RegionAdded)
     assert added is not None
 
-    do(RetractEvent(coc=w.coc, entity_kind="coc", event_id=added.event_id,
-                    reason="region added by mistake"))
+    do(
+        RetractEvent(
+            coc=w.coc, entity_kind="coc", event_id=added.event_id, reason="region added by mistake"
+        )
+    )
 
     assert coc(ledger, w.coc).regions() == {}
 
@@ -160,8 +200,7 @@ def test_a_retracted_fact_cannot_be_amended(ledger: Ledger, do: Do) -> None:
     wrong = completion_id(ledger, w)
     do(retract(w, wrong))
 
-    refused(ledger, do, amend(w, wrong, certificate_id="CERT-NEW"),
-            "correction/already-retracted")
+    refused(ledger, do, amend(w, wrong, certificate_id="CERT-NEW"), "correction/already-retracted")
 
 
 def test_a_retraction_cannot_itself_be_retracted(ledger: Ledger, do: Do) -> None:
@@ -169,8 +208,12 @@ def test_a_retraction_cannot_itself_be_retracted(ledger: Ledger, do: Do) -> None
     receipt = do(retract(w, completion_id(ledger, w)))
     retraction = ledger.history(receipt.entity_id)[-1].event
 
-    refused(ledger, do, retract(w, retraction.event_id, "retracted by mistake"),
-            "correction/no-correction-of-corrections")
+    refused(
+        ledger,
+        do,
+        retract(w, retraction.event_id, "retracted by mistake"),
+        "correction/no-correction-of-corrections",
+    )
 
 
 def test_an_amendment_cannot_itself_be_amended(ledger: Ledger, do: Do) -> None:
@@ -178,18 +221,36 @@ def test_an_amendment_cannot_itself_be_amended(ledger: Ledger, do: Do) -> None:
     receipt = do(amend(w, completion_id(ledger, w), certificate_id="CERT-NEW"))
     amendment = ledger.history(receipt.entity_id)[-1].event
 
-    refused(ledger, do, AmendEvent(coc=w.coc, entity_kind="user", entity_ref=w.user,
-                                   event_id=amendment.event_id, reason="wrong reason",
-                                   changes={"reason": "another reason"}),
-            "correction/no-correction-of-corrections")
+    refused(
+        ledger,
+        do,
+        AmendEvent(
+            coc=w.coc,
+            entity_kind="user",
+            entity_ref=w.user,
+            event_id=amendment.event_id,
+            reason="wrong reason",
+            changes={"reason": "another reason"},
+        ),
+        "correction/no-correction-of-corrections",
+    )
 
 
 def test_retracting_an_event_of_another_entity_is_not_found(ledger: Ledger, do: Do) -> None:
     w = with_completion(do)
 
-    rejected(ledger, do, RetractEvent(coc=w.coc, entity_kind="agency", entity_ref=w.agency,
-                                      event_id=completion_id(ledger, w),
-                                      reason="wrong entity"), NotFound)
+    rejected(
+        ledger,
+        do,
+        RetractEvent(
+            coc=w.coc,
+            entity_kind="agency",
+            entity_ref=w.agency,
+            event_id=completion_id(ledger, w),
+            reason="wrong entity",
+        ),
+        NotFound,
+    )
 
 
 def test_retracting_an_unknown_event_is_not_found(ledger: Ledger, do: Do) -> None:
@@ -201,15 +262,25 @@ def test_retracting_an_unknown_event_is_not_found(ledger: Ledger, do: Do) -> Non
 def test_correcting_an_unknown_entity_is_not_found(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    rejected(ledger, do, RetractEvent(coc=w.coc, entity_kind="user", entity_ref="wi-nobody",
-                                      event_id=uuid4(), reason="no such user"), NotFound)
+    rejected(
+        ledger,
+        do,
+        RetractEvent(
+            coc=w.coc,
+            entity_kind="user",
+            entity_ref="wi-nobody",
+            event_id=uuid4(),
+            reason="no such user",
+        ),
+        NotFound,
+    )
 
 
 # --- amendments ------------------------------------------------------------------------------
 
+
 @happy_path(AmendEvent)
-def test_amend_event_changes_a_field_and_keeps_the_stored_original(
-        ledger: Ledger, do: Do) -> None:
+def test_amend_event_changes_a_field_and_keeps_the_stored_original(ledger: Ledger, do: Do) -> None:
     w = with_completion(do)
     original = completion_id(ledger, w)
 
@@ -228,7 +299,8 @@ def test_amend_event_changes_a_field_and_keeps_the_stored_original(
 
 
 def test_amending_effective_at_moves_the_fact_in_world_time_only(
-        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, clock: FixedClock
+) -> None:
     w = with_completion(do)
     original = completion_id(ledger, w)
     recorded_at = clock.now()
@@ -278,23 +350,44 @@ def test_the_creation_of_an_entity_may_be_amended(ledger: Ledger, do: Do) -> Non
 
 
 def test_amending_when_an_intake_was_received_moves_the_entry_rule(
-        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, clock: FixedClock
+) -> None:
     w = missouri(do)
     mo_moa_executed(do, w)
-    do(RecordDataPartnerIntake(coc=w.coc, intake_ref="intake-1", client_ref="client-1c",
-                               collecting_agency_ref=w.non_hmis_agency,
-                               partner_agency_ref=w.agency,
-                               effective_at=clock.now() - timedelta(days=3)))
+    do(
+        RecordDataPartnerIntake(
+            coc=w.coc,
+            intake_ref="intake-1",
+            client_ref="client-1c",
+            collecting_agency_ref=w.non_hmis_agency,
+            partner_agency_ref=w.agency,
+            effective_at=clock.now() - timedelta(days=3),
+        )
+    )
     received = load(ledger, DataPartnerIntake, w.coc, "intake-1").received
     clock.advance(timedelta(days=1))
-    do(AmendEvent(coc=w.coc, entity_kind="intake", entity_ref="intake-1",
-                  event_id=received.event_id, reason="received later than typed",
-                  changes={"effective_at": (clock.now() - timedelta(hours=2)).isoformat()}))
+    do(
+        AmendEvent(
+            coc=w.coc,
+            entity_kind="intake",
+            entity_ref="intake-1",
+            event_id=received.event_id,
+            reason="received later than typed",
+            changes={"effective_at": (clock.now() - timedelta(hours=2)).isoformat()},
+        )
+    )
 
-    refused(ledger, do, RecordIntakeEntered(coc=w.coc, intake_ref="intake-1",
-                                            entered_by="mo-user-1",
-                                            effective_at=clock.now() - timedelta(days=2)),
-            "MO-606/data-partner/entry-after-intake")
+    refused(
+        ledger,
+        do,
+        RecordIntakeEntered(
+            coc=w.coc,
+            intake_ref="intake-1",
+            entered_by="mo-user-1",
+            effective_at=clock.now() - timedelta(days=2),
+        ),
+        "MO-606/data-partner/entry-after-intake",
+    )
 
 
 def test_an_amendment_of_an_unknown_field_is_invalid(ledger: Ledger, do: Do) -> None:
@@ -312,17 +405,18 @@ def test_an_amendment_of_who_recorded_the_fact_is_invalid(ledger: Ledger, do: Do
 def test_an_amendment_with_an_invalid_value_is_invalid(ledger: Ledger, do: Do) -> None:
     w = with_completion(do)
 
-    rejected(ledger, do, amend(w, completion_id(ledger, w), effective_at="last tuesday"),
-             InvalidInput)
+    rejected(
+        ledger, do, amend(w, completion_id(ledger, w), effective_at="last tuesday"), InvalidInput
+    )
 
 
 def test_corrections_hold_after_reading_from_a_fresh_ledger(
-        ledger: Ledger, do: Do, settings: Settings, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, settings: Settings, clock: FixedClock
+) -> None:
     w = wisconsin(do)
     complete_course(do, w.coc, w.user, "WI-CE-101", certificate_id="CERT-OLD")
     complete_course(do, w.coc, w.user, "WI-CE-102")
-    first, second = (c.event_id for c in user(ledger, w.coc, w.user).facts(
-        EndUser.CourseCompleted))
+    first, second = (c.event_id for c in user(ledger, w.coc, w.user).facts(EndUser.CourseCompleted))
     do(amend(w, first, certificate_id="CERT-NEW"))
     do(retract(w, second))
 
@@ -332,17 +426,23 @@ def test_corrections_hold_after_reading_from_a_fresh_ledger(
     finally:
         fresh.close()
 
-    assert [(c.course_code, c.certificate_id) for c in reloaded.facts(
-        EndUser.CourseCompleted)] == [("WI-CE-101", "CERT-NEW")]
+    assert [(c.course_code, c.certificate_id) for c in reloaded.facts(EndUser.CourseCompleted)] == [
+        ("WI-CE-101", "CERT-NEW")
+    ]
 
 
 def test_an_amendment_cannot_move_a_fact_into_the_future(
-        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, clock: FixedClock
+) -> None:
     w = with_completion(do)
     tomorrow = clock.now() + timedelta(days=1)
 
-    rejected(ledger, do, amend(w, completion_id(ledger, w), effective_at=tomorrow.isoformat()),
-             InvalidInput)
+    rejected(
+        ledger,
+        do,
+        amend(w, completion_id(ledger, w), effective_at=tomorrow.isoformat()),
+        InvalidInput,
+    )
 
 
 def test_an_amendment_cannot_change_a_natural_key(ledger: Ledger, do: Do) -> None:

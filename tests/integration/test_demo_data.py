@@ -18,8 +18,12 @@ from ledger.ids import entity_id
 
 A = TypeVar("A", bound=LedgerAggregate)
 
-DEMO_COCS = {"MO-606": Process.MISSOURI_BOS, "CA-600": Process.LAHSA,
-             "IL-510": Process.CHICAGO, "WI-500": Process.WISCONSIN_BOS}
+DEMO_COCS = {
+    "MO-606": Process.MISSOURI_BOS,
+    "CA-600": Process.LAHSA,
+    "IL-510": Process.CHICAGO,
+    "WI-500": Process.WISCONSIN_BOS,
+}
 
 
 def _get(ledger: Ledger, cls: type[A], coc: str, *key: str) -> A:
@@ -44,12 +48,17 @@ def test_demo_data_has_a_fully_executed_mou_and_an_entered_intake(ledger: Ledger
 
 
 def test_demo_data_gives_credentials_in_la_and_chicago_and_records_wi_follow_ups(
-        ledger: Ledger) -> None:
+    ledger: Ledger,
+) -> None:
     load_demo(ledger)
 
     assert _get(ledger, Agency, "CA-600", "CA-SCH").program_setup_confirmed()
-    for coc, user_ref in (("CA-600", "ca-u1"), ("CA-600", "ca-u2"), ("IL-510", "il-u1"),
-                          ("MO-606", "mo-u1")):
+    for coc, user_ref in (
+        ("CA-600", "ca-u1"),
+        ("CA-600", "ca-u2"),
+        ("IL-510", "il-u1"),
+        ("MO-606", "mo-u1"),
+    ):
         assert _get(ledger, EndUser, coc, user_ref).credentials is CredentialState.ACTIVE
     assert _get(ledger, FollowUp, "WI-500", "FU-0001").records() == set(FollowUpRecord)
     assert _get(ledger, FollowUp, "WI-500", "FU-0002").records() == {FollowUpRecord.CE_NOTE}
@@ -59,8 +68,11 @@ def test_demo_data_holds_one_correction_and_only_past_dates(ledger: Ledger) -> N
     load_demo(ledger)
 
     user = _get(ledger, EndUser, "WI-500", "wi-u1")
-    [amendment] = [h.event for h in ledger.history(user.id)
-                   if isinstance(h.event, LedgerAggregate.EventAmended)]
+    [amendment] = [
+        h.event
+        for h in ledger.history(user.id)
+        if isinstance(h.event, LedgerAggregate.EventAmended)
+    ]
     [corrected] = user.completed("WI-CE-CORE")
     assert corrected.event_id == amendment.corrects
     assert corrected.effective_at < user.recorded_event(amendment.corrects).effective_at
@@ -72,7 +84,8 @@ def test_demo_data_holds_one_correction_and_only_past_dates(ledger: Ledger) -> N
 
 
 def test_loading_the_demo_data_again_days_later_writes_nothing(
-        ledger: Ledger, clock: FixedClock) -> None:
+    ledger: Ledger, clock: FixedClock
+) -> None:
     count = load_demo(ledger)
     head = ledger.head()
     clock.advance(timedelta(days=3))

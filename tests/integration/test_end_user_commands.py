@@ -57,19 +57,34 @@ def with_credentials(do: Do) -> Wisconsin:
 
 def submitted_request(do: Do) -> Wisconsin:
     w = wisconsin(do)
-    do(SubmitAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-1",
-                           projects=["Synthetic Shelter"], submitted_by="wi-supervisor"))
+    do(
+        SubmitAccessRequest(
+            coc=w.coc,
+            user_ref=w.user,
+            request_ref="req-1",
+            projects=["Synthetic Shelter"],
+            submitted_by="wi-supervisor",
+        )
+    )
     return w
 
 
 # --- joining and leaving -------------------------------------------------------------------
 
+
 @happy_path(RegisterEndUser)
 def test_register_end_user_adds_the_user_to_the_agency_staff(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    receipt = do(RegisterEndUser(coc=w.coc, user_ref="wi-user-2", agency_ref=w.agency,
-                                 person_name="Test Person Two", email="two@example.org"))
+    receipt = do(
+        RegisterEndUser(
+            coc=w.coc,
+            user_ref="wi-user-2",
+            agency_ref=w.agency,
+            person_name="Test Person Two",
+            email="two@example.org",
+        )
+    )
 
     subject = user(ledger, w.coc, "wi-user-2")
     assert receipt.entity_id == subject.id
@@ -79,8 +94,7 @@ def test_register_end_user_adds_the_user_to_the_agency_staff(ledger: Ledger, do:
     assert registered is not None
     assert (registered.name, registered.email) == ("Test Person Two", "two@example.org")
     assert agency(ledger, w.coc, w.agency).staff() == {w.user, "wi-user-2"}
-    assert {e.entity_id for e in receipt.events} == {
-        subject.id, agency(ledger, w.coc, w.agency).id}
+    assert {e.entity_id for e in receipt.events} == {subject.id, agency(ledger, w.coc, w.agency).id}
 
 
 @happy_path(RecordDeparture)
@@ -99,7 +113,8 @@ def test_record_departure_leaves_the_user_without_agency(ledger: Ledger, do: Do)
 
 @happy_path(TransferEndUser)
 def test_transfer_end_user_moves_a_departed_user_keeping_their_training(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     w = wisconsin(do)
     complete_course(do, w.coc, w.user, "WI-CE-101")
     do(RecordDeparture(coc=w.coc, user_ref=w.user))
@@ -116,8 +131,12 @@ def test_transfer_end_user_moves_a_departed_user_keeping_their_training(
 def test_a_user_works_for_one_agency_at_a_time(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    refused(ledger, do, TransferEndUser(coc=w.coc, user_ref=w.user, agency_ref=w.other_agency),
-            "user/one-agency-at-a-time")
+    refused(
+        ledger,
+        do,
+        TransferEndUser(coc=w.coc, user_ref=w.user, agency_ref=w.other_agency),
+        "user/one-agency-at-a-time",
+    )
 
 
 def test_a_departed_user_cannot_depart_again(ledger: Ledger, do: Do) -> None:
@@ -130,50 +149,82 @@ def test_a_departed_user_cannot_depart_again(ledger: Ledger, do: Do) -> None:
 def test_a_user_ref_is_registered_only_once_per_coc(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    rejected(ledger, do, RegisterEndUser(coc=w.coc, user_ref=w.user,
-                                         agency_ref=w.other_agency), DuplicateEntity)
+    rejected(
+        ledger,
+        do,
+        RegisterEndUser(coc=w.coc, user_ref=w.user, agency_ref=w.other_agency),
+        DuplicateEntity,
+    )
 
 
 def test_registering_a_user_at_an_unknown_agency_is_not_found(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    rejected(ledger, do, RegisterEndUser(coc=w.coc, user_ref="wi-user-9",
-                                         agency_ref="wi-nobody"), NotFound)
+    rejected(
+        ledger,
+        do,
+        RegisterEndUser(coc=w.coc, user_ref="wi-user-9", agency_ref="wi-nobody"),
+        NotFound,
+    )
 
 
 def test_transferring_to_an_unknown_agency_is_not_found(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
     do(RecordDeparture(coc=w.coc, user_ref=w.user))
 
-    rejected(ledger, do, TransferEndUser(coc=w.coc, user_ref=w.user, agency_ref="wi-nobody"),
-             NotFound)
+    rejected(
+        ledger, do, TransferEndUser(coc=w.coc, user_ref=w.user, agency_ref="wi-nobody"), NotFound
+    )
 
 
 # --- courses and forms -----------------------------------------------------------------------
+
 
 @happy_path(EnrolInCourse)
 def test_enrol_in_course_records_provider_payment_and_fee(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    do(EnrolInCourse(coc=w.coc, user_ref=w.user, course_code="WI-CE-101",
-                     course_title="CE Basics", provider="Synthetic LMS",
-                     payment=PaymentMethod.INVOICE, fee_cents=2500))
+    do(
+        EnrolInCourse(
+            coc=w.coc,
+            user_ref=w.user,
+            course_code="WI-CE-101",
+            course_title="CE Basics",
+            provider="Synthetic LMS",
+            payment=PaymentMethod.INVOICE,
+            fee_cents=2500,
+        )
+    )
 
     enrolled = user(ledger, w.coc, w.user).last(EndUser.CourseEnrolled)
     assert enrolled is not None
     assert (enrolled.course_code, enrolled.provider, enrolled.payment, enrolled.fee_cents) == (
-        "WI-CE-101", "Synthetic LMS", PaymentMethod.INVOICE, 2500)
+        "WI-CE-101",
+        "Synthetic LMS",
+        PaymentMethod.INVOICE,
+        2500,
+    )
 
 
 @happy_path(RecordCourseCompletion)
 def test_record_course_completion_records_the_completion_at_its_effective_time(
-        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, clock: FixedClock
+) -> None:
     w = wisconsin(do)
     completed_at = clock.now() - timedelta(days=17)
 
-    do(RecordCourseCompletion(coc=w.coc, user_ref=w.user, course_code="WI-CE-101",
-                              provider="Synthetic LMS", certificate_id="CERT-9",
-                              score=92.5, source_record_id="ach-9", effective_at=completed_at))
+    do(
+        RecordCourseCompletion(
+            coc=w.coc,
+            user_ref=w.user,
+            course_code="WI-CE-101",
+            provider="Synthetic LMS",
+            certificate_id="CERT-9",
+            score=92.5,
+            source_record_id="ach-9",
+            effective_at=completed_at,
+        )
+    )
 
     [completion] = user(ledger, w.coc, w.user).completed("WI-CE-101")
     assert (completion.certificate_id, completion.score) == ("CERT-9", 92.5)
@@ -185,9 +236,18 @@ def test_the_same_lms_completion_is_recorded_only_once(ledger: Ledger, do: Do) -
     w = wisconsin(do)
     complete_course(do, w.coc, w.user, "WI-CE-101", source_record_id="ach-1")
 
-    refused(ledger, do, RecordCourseCompletion(
-        coc=w.coc, user_ref=w.user, course_code="WI-CE-101", provider="Synthetic LMS",
-        source_record_id="ach-1"), "user/completion-once")
+    refused(
+        ledger,
+        do,
+        RecordCourseCompletion(
+            coc=w.coc,
+            user_ref=w.user,
+            course_code="WI-CE-101",
+            provider="Synthetic LMS",
+            source_record_id="ach-1",
+        ),
+        "user/completion-once",
+    )
 
 
 def test_completions_without_an_lms_id_may_repeat(ledger: Ledger, do: Do) -> None:
@@ -213,8 +273,12 @@ def test_a_form_revision_is_signed_only_once(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
     do(SignForm(coc=w.coc, user_ref=w.user, form=FormKind.USER_AGREEMENT, revision="2026"))
 
-    refused(ledger, do, SignForm(coc=w.coc, user_ref=w.user, form=FormKind.USER_AGREEMENT,
-                                 revision="2026"), "user/form-sign-once")
+    refused(
+        ledger,
+        do,
+        SignForm(coc=w.coc, user_ref=w.user, form=FormKind.USER_AGREEMENT, revision="2026"),
+        "user/form-sign-once",
+    )
 
 
 def test_a_new_form_revision_may_be_signed(ledger: Ledger, do: Do) -> None:
@@ -229,40 +293,64 @@ def test_a_new_form_revision_may_be_signed(ledger: Ledger, do: Do) -> None:
 
 # --- access requests outside Missouri --------------------------------------------------------
 
+
 def test_an_access_request_ref_is_used_only_once(ledger: Ledger, do: Do) -> None:
     w = submitted_request(do)
 
-    refused(ledger, do, SubmitAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-1",
-                                            projects=["Other"], submitted_by="wi-supervisor"),
-            "user/access-request-ref-unique")
+    refused(
+        ledger,
+        do,
+        SubmitAccessRequest(
+            coc=w.coc,
+            user_ref=w.user,
+            request_ref="req-1",
+            projects=["Other"],
+            submitted_by="wi-supervisor",
+        ),
+        "user/access-request-ref-unique",
+    )
 
 
 def test_an_access_request_is_decided_only_once(ledger: Ledger, do: Do) -> None:
     w = submitted_request(do)
     do(ApproveAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-1"))
 
-    refused(ledger, do, ApproveAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-1"),
-            "user/access-request-decided-once")
+    refused(
+        ledger,
+        do,
+        ApproveAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-1"),
+        "user/access-request-decided-once",
+    )
 
 
 def test_deciding_an_unknown_access_request_is_not_found(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    rejected(ledger, do, ApproveAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-9"),
-             NotFound)
+    rejected(
+        ledger, do, ApproveAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-9"), NotFound
+    )
 
 
 def test_a_departed_user_cannot_get_an_access_request(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
     do(RecordDeparture(coc=w.coc, user_ref=w.user))
 
-    refused(ledger, do, SubmitAccessRequest(coc=w.coc, user_ref=w.user, request_ref="req-1",
-                                            projects=["Synthetic Shelter"],
-                                            submitted_by="wi-supervisor"),
-            "user/member-of-agency")
+    refused(
+        ledger,
+        do,
+        SubmitAccessRequest(
+            coc=w.coc,
+            user_ref=w.user,
+            request_ref="req-1",
+            projects=["Synthetic Shelter"],
+            submitted_by="wi-supervisor",
+        ),
+        "user/member-of-agency",
+    )
 
 
 # --- roles and credentials -------------------------------------------------------------------
+
 
 @happy_path(RequestRole)
 def test_request_role_records_the_requested_role(ledger: Ledger, do: Do) -> None:
@@ -278,8 +366,12 @@ def test_a_departed_user_cannot_request_a_role(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
     do(RecordDeparture(coc=w.coc, user_ref=w.user))
 
-    refused(ledger, do, RequestRole(coc=w.coc, user_ref=w.user, role="ce-assessor"),
-            "user/member-of-agency")
+    refused(
+        ledger,
+        do,
+        RequestRole(coc=w.coc, user_ref=w.user, role="ce-assessor"),
+        "user/member-of-agency",
+    )
 
 
 @happy_path(IssueCredentials)
@@ -293,7 +385,10 @@ def test_issue_credentials_makes_them_active_with_the_role(ledger: Ledger, do: D
     issued = subject.last(EndUser.CredentialsIssued)
     assert issued is not None
     assert (issued.hmis_role, issued.override_reason, issued.missing_at_issue) == (
-        "ce-standard", None, [])
+        "ce-standard",
+        None,
+        [],
+    )
 
 
 @happy_path(SuspendCredentials)
@@ -345,53 +440,81 @@ def test_credentials_can_be_issued_again_after_revocation(ledger: Ledger, do: Do
 def test_credentials_are_not_issued_twice(ledger: Ledger, do: Do) -> None:
     w = with_credentials(do)
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
-            "credentials/issue-once")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
+        "credentials/issue-once",
+    )
 
 
 def test_suspended_credentials_are_not_issued_again(ledger: Ledger, do: Do) -> None:
     w = with_credentials(do)
     do(SuspendCredentials(coc=w.coc, user_ref=w.user, reason="inactive 30 days"))
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
-            "credentials/issue-once")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
+        "credentials/issue-once",
+    )
 
 
 def test_only_active_credentials_are_suspended(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    refused(ledger, do, SuspendCredentials(coc=w.coc, user_ref=w.user, reason="inactive"),
-            "credentials/suspend-active-only")
+    refused(
+        ledger,
+        do,
+        SuspendCredentials(coc=w.coc, user_ref=w.user, reason="inactive"),
+        "credentials/suspend-active-only",
+    )
 
 
 def test_only_suspended_credentials_are_reactivated(ledger: Ledger, do: Do) -> None:
     w = with_credentials(do)
 
-    refused(ledger, do, ReactivateCredentials(coc=w.coc, user_ref=w.user),
-            "credentials/reactivate-suspended-only")
+    refused(
+        ledger,
+        do,
+        ReactivateCredentials(coc=w.coc, user_ref=w.user),
+        "credentials/reactivate-suspended-only",
+    )
 
 
 def test_revoked_credentials_are_not_reactivated(ledger: Ledger, do: Do) -> None:
     w = with_credentials(do)
     do(RevokeCredentials(coc=w.coc, user_ref=w.user, reason="left the agency"))
 
-    refused(ledger, do, ReactivateCredentials(coc=w.coc, user_ref=w.user),
-            "credentials/reactivate-suspended-only")
+    refused(
+        ledger,
+        do,
+        ReactivateCredentials(coc=w.coc, user_ref=w.user),
+        "credentials/reactivate-suspended-only",
+    )
 
 
 def test_only_held_credentials_are_revoked(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
 
-    refused(ledger, do, RevokeCredentials(coc=w.coc, user_ref=w.user, reason="never issued"),
-            "credentials/revoke-held-only")
+    refused(
+        ledger,
+        do,
+        RevokeCredentials(coc=w.coc, user_ref=w.user, reason="never issued"),
+        "credentials/revoke-held-only",
+    )
 
 
 def test_a_departed_user_gets_no_credentials(ledger: Ledger, do: Do) -> None:
     w = wisconsin(do)
     do(RecordDeparture(coc=w.coc, user_ref=w.user))
 
-    refused(ledger, do, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
-            "user/member-of-agency")
+    refused(
+        ledger,
+        do,
+        IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
+        "user/member-of-agency",
+    )
 
 
 class MissingSecurityTraining:
@@ -406,8 +529,12 @@ def test_a_policy_finding_something_missing_refuses_credentials(ledger: Ledger, 
     head = ledger.head()
 
     with pytest.raises(RuleViolation) as err:
-        run(ledger, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
-            ADMIN, eligibility=MissingSecurityTraining())
+        run(
+            ledger,
+            IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard"),
+            ADMIN,
+            eligibility=MissingSecurityTraining(),
+        )
 
     assert err.value.rule == "policy/eligible-for-role"
     assert err.value.details["missing"] == ["WI-500/security-training"]
@@ -415,12 +542,21 @@ def test_a_policy_finding_something_missing_refuses_credentials(ledger: Ledger, 
 
 
 def test_an_override_reason_issues_credentials_and_records_what_was_missing(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     w = wisconsin(do)
 
-    run(ledger, IssueCredentials(coc=w.coc, user_ref=w.user, hmis_role="ce-standard",
-                                 override_reason="training booked for next week"),
-        ADMIN, eligibility=MissingSecurityTraining())
+    run(
+        ledger,
+        IssueCredentials(
+            coc=w.coc,
+            user_ref=w.user,
+            hmis_role="ce-standard",
+            override_reason="training booked for next week",
+        ),
+        ADMIN,
+        eligibility=MissingSecurityTraining(),
+    )
 
     subject = user(ledger, w.coc, w.user)
     assert subject.credentials is CredentialState.ACTIVE
@@ -433,15 +569,25 @@ def test_an_override_reason_issues_credentials_and_records_what_was_missing(
 
 # --- log-in activity -------------------------------------------------------------------------
 
+
 @happy_path(RecordLoginActivity)
 def test_record_login_activity_stores_the_period_summary(
-        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, clock: FixedClock
+) -> None:
     w = with_credentials(do)
     start = clock.now() - timedelta(days=7)
     last_login = clock.now() - timedelta(days=1)
 
-    do(RecordLoginActivity(coc=w.coc, user_ref=w.user, period_start=start,
-                           period_end=clock.now(), login_count=4, last_login_at=last_login))
+    do(
+        RecordLoginActivity(
+            coc=w.coc,
+            user_ref=w.user,
+            period_start=start,
+            period_end=clock.now(),
+            login_count=4,
+            last_login_at=last_login,
+        )
+    )
 
     [summary] = user(ledger, w.coc, w.user).facts(EndUser.LoginActivitySummarised)
     assert (summary.period_start, summary.period_end) == (start, clock.now())
@@ -449,9 +595,19 @@ def test_record_login_activity_stores_the_period_summary(
 
 
 def test_login_activity_of_a_period_not_yet_over_is_refused(
-        ledger: Ledger, do: Do, clock: FixedClock) -> None:
+    ledger: Ledger, do: Do, clock: FixedClock
+) -> None:
     w = with_credentials(do)
 
-    rejected(ledger, do, RecordLoginActivity(
-        coc=w.coc, user_ref=w.user, period_start=clock.now() - timedelta(days=1),
-        period_end=clock.now() + timedelta(days=6), login_count=0), InvalidInput)
+    rejected(
+        ledger,
+        do,
+        RecordLoginActivity(
+            coc=w.coc,
+            user_ref=w.user,
+            period_start=clock.now() - timedelta(days=1),
+            period_end=clock.now() + timedelta(days=6),
+            login_count=0,
+        ),
+        InvalidInput,
+    )

@@ -35,8 +35,13 @@ def user(do: Callable[[Command], Receipt]) -> Receipt:
 
 def logins(n: int, key: str | None = None) -> RecordLoginActivity:
     return RecordLoginActivity(
-        coc=COC, user_ref="U1", period_start=START - timedelta(days=n + 1),
-        period_end=START - timedelta(days=n), login_count=0, idempotency_key=key)
+        coc=COC,
+        user_ref="U1",
+        period_start=START - timedelta(days=n + 1),
+        period_end=START - timedelta(days=n),
+        login_count=0,
+        idempotency_key=key,
+    )
 
 
 @pytest.mark.usefixtures("user")
@@ -85,6 +90,7 @@ def test_concurrent_appends_to_one_entity_from_two_processes_are_all_kept(
 ) -> None:
     other = Ledger(settings, clock=FixedClock(START))
     try:
+
         def write(app: Ledger, offset: int) -> None:
             for n in range(offset, offset + 15):
                 run(app, logins(n), CALLER)
@@ -105,15 +111,19 @@ def test_concurrent_appends_to_one_entity_from_two_processes_are_all_kept(
     assert len(list(user.facts(EndUser.LoginActivitySummarised))) == 30
 
 
-
-
 def test_two_concurrent_signatures_by_the_same_party_keep_exactly_one(
     settings: Settings, ledger: Ledger, do: Callable[[Command], Receipt]
 ) -> None:
     do(RegisterCoc(coc=COC, coc_name="Demo City CoC", process="lahsa"))
     do(RegisterAgency(coc=COC, agency_ref="AG1", agency_name="Harbor Outreach"))
-    draft = do(DraftAgreement(coc=COC, agreement_kind=AgreementKind.ORGANIZATION_AGREEMENT,
-                              agency_ref="AG1", revision="2026-01"))
+    draft = do(
+        DraftAgreement(
+            coc=COC,
+            agreement_kind=AgreementKind.ORGANIZATION_AGREEMENT,
+            agency_ref="AG1",
+            revision="2026-01",
+        )
+    )
     ref = f"{AgreementKind.ORGANIZATION_AGREEMENT}.AG1"
     other = Ledger(settings, clock=FixedClock(START))
     sign = SignAgreement(coc=COC, agreement_ref=ref, party=Party.AGENCY, signatory="ed-office")

@@ -42,11 +42,16 @@ def test_no_credentials_without_an_organization_agreement(ledger: Ledger, do: Do
     refused(ledger, do, issue(w.coc, w.user), "CA-600/step-1/organization-agreement")
 
 
-def test_no_credentials_while_the_coc_representative_has_not_signed(
-        ledger: Ledger, do: Do) -> None:
+def test_no_credentials_while_the_coc_representative_has_not_signed(ledger: Ledger, do: Do) -> None:
     w = lahsa(do)
-    do(DraftAgreement(coc=w.coc, agreement_kind=AgreementKind.ORGANIZATION_AGREEMENT,
-                      agency_ref=w.agency, revision="2026-1"))
+    do(
+        DraftAgreement(
+            coc=w.coc,
+            agreement_kind=AgreementKind.ORGANIZATION_AGREEMENT,
+            agency_ref=w.agency,
+            revision="2026-1",
+        )
+    )
     sign(do, w.coc, w.org_agreement, Party.AGENCY)
     la_program_setup(do, w)
 
@@ -66,8 +71,11 @@ def test_no_credentials_under_an_unsigned_new_revision(ledger: Ledger, do: Do) -
     w = lahsa(do)
     la_org_agreement_executed(do, w)
     la_program_setup(do, w)
-    do(ReviseAgreement(coc=w.coc, agreement_ref=w.org_agreement, revision="2027-1",
-                       reason="new terms"))
+    do(
+        ReviseAgreement(
+            coc=w.coc, agreement_ref=w.org_agreement, revision="2027-1", reason="new terms"
+        )
+    )
 
     refused(ledger, do, issue(w.coc, w.user), "CA-600/step-1/organization-agreement")
 
@@ -84,21 +92,39 @@ def test_an_unconfirmed_program_change_closes_the_gate_again(ledger: Ledger, do:
     w = lahsa(do)
     la_org_agreement_executed(do, w)
     la_program_setup(do, w)
-    do(SetUpProgram(coc=w.coc, agency_ref=w.agency, program_ref="prog-2",
-                    program_type=ProgramType.OUTREACH, program_name="Synthetic Outreach"))
+    do(
+        SetUpProgram(
+            coc=w.coc,
+            agency_ref=w.agency,
+            program_ref="prog-2",
+            program_type=ProgramType.OUTREACH,
+            program_name="Synthetic Outreach",
+        )
+    )
 
     refused(ledger, do, issue(w.coc, w.user), "CA-600/step-2/program-setup")
 
 
 def test_program_setup_is_confirmed_only_after_ces_roles_are_declared(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     w = lahsa(do)
-    do(SetUpProgram(coc=w.coc, agency_ref=w.agency, program_ref="prog-1",
-                    program_type=ProgramType.ASSESSMENT_ONLY, program_name="Synthetic Access"))
+    do(
+        SetUpProgram(
+            coc=w.coc,
+            agency_ref=w.agency,
+            program_ref="prog-1",
+            program_type=ProgramType.ASSESSMENT_ONLY,
+            program_name="Synthetic Access",
+        )
+    )
 
-    refused(ledger, do, ConfirmProgramSetUp(coc=w.coc, agency_ref=w.agency,
-                                            confirmed_by="la-hmis-admin"),
-            "CA-600/step-2/ces-roles-first")
+    refused(
+        ledger,
+        do,
+        ConfirmProgramSetUp(coc=w.coc, agency_ref=w.agency, confirmed_by="la-hmis-admin"),
+        "CA-600/step-2/ces-roles-first",
+    )
 
 
 def test_the_gates_are_per_organisation(ledger: Ledger, do: Do) -> None:

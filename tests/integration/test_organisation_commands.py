@@ -43,10 +43,12 @@ def small_coc(do: Do) -> None:
 
 # --- happy paths ---------------------------------------------------------------------------
 
+
 @happy_path(RegisterCoc)
 def test_register_coc_creates_the_tenant_with_its_process(ledger: Ledger, do: Do) -> None:
-    receipt = do(RegisterCoc(coc="MO-606", coc_name="Synthetic Missouri BoS",
-                             process=Process.MISSOURI_BOS))
+    receipt = do(
+        RegisterCoc(coc="MO-606", coc_name="Synthetic Missouri BoS", process=Process.MISSOURI_BOS)
+    )
 
     tenant = coc(ledger, "MO-606")
     assert receipt.entity_id == tenant.id
@@ -66,8 +68,7 @@ def test_register_coc_defaults_to_the_generic_process(ledger: Ledger, do: Do) ->
 def test_add_region_lists_the_region_with_its_name(ledger: Ledger, do: Do) -> None:
     register_coc(do, "MO-606", Process.MISSOURI_BOS)
 
-    do(AddRegion(coc="MO-606", region="r1", region_name="Region One",
-                 counties=["Alder County"]))
+    do(AddRegion(coc="MO-606", region="r1", region_name="Region One", counties=["Alder County"]))
 
     tenant = coc(ledger, "MO-606")
     assert tenant.regions() == {"r1": "Region One"}
@@ -123,8 +124,14 @@ def test_assign_regional_ce_lead_names_the_lead_of_that_region(ledger: Ledger, d
 def test_register_agency_records_name_and_hmis_participation(ledger: Ledger, do: Do) -> None:
     register_coc(do, CODE, Process.WISCONSIN_BOS)
 
-    receipt = do(RegisterAgency(coc=CODE, agency_ref="wi-pantry",
-                                agency_name="Synthetic Food Pantry", hmis_participating=False))
+    receipt = do(
+        RegisterAgency(
+            coc=CODE,
+            agency_ref="wi-pantry",
+            agency_name="Synthetic Food Pantry",
+            hmis_participating=False,
+        )
+    )
 
     registered = agency(ledger, CODE, "wi-pantry")
     assert receipt.entity_id == registered.id
@@ -171,11 +178,22 @@ def test_an_agency_may_rejoin_a_region_it_left(ledger: Ledger, do: Do) -> None:
 def test_declare_ces_roles_keeps_each_role_once(ledger: Ledger, do: Do) -> None:
     small_coc(do)
 
-    do(DeclareCesRoles(coc=CODE, agency_ref=AG, roles=[
-        OrgCesRole.HOUSING_PROVIDER, OrgCesRole.ASSESSMENT_ONLY, OrgCesRole.HOUSING_PROVIDER]))
+    do(
+        DeclareCesRoles(
+            coc=CODE,
+            agency_ref=AG,
+            roles=[
+                OrgCesRole.HOUSING_PROVIDER,
+                OrgCesRole.ASSESSMENT_ONLY,
+                OrgCesRole.HOUSING_PROVIDER,
+            ],
+        )
+    )
 
     assert set(agency(ledger, CODE, AG).ces_roles()) == {
-        OrgCesRole.HOUSING_PROVIDER, OrgCesRole.ASSESSMENT_ONLY}
+        OrgCesRole.HOUSING_PROVIDER,
+        OrgCesRole.ASSESSMENT_ONLY,
+    }
     assert len(agency(ledger, CODE, AG).ces_roles()) == 2
 
 
@@ -183,10 +201,24 @@ def test_declare_ces_roles_keeps_each_role_once(ledger: Ledger, do: Do) -> None:
 def test_set_up_program_creates_then_modifies_a_program(ledger: Ledger, do: Do) -> None:
     small_coc(do)
 
-    do(SetUpProgram(coc=CODE, agency_ref=AG, program_ref="prog-1",
-                    program_type=ProgramType.OUTREACH, program_name="Street Team"))
-    do(SetUpProgram(coc=CODE, agency_ref=AG, program_ref="prog-1",
-                    program_type=ProgramType.OUTREACH, program_name="Street Team North"))
+    do(
+        SetUpProgram(
+            coc=CODE,
+            agency_ref=AG,
+            program_ref="prog-1",
+            program_type=ProgramType.OUTREACH,
+            program_name="Street Team",
+        )
+    )
+    do(
+        SetUpProgram(
+            coc=CODE,
+            agency_ref=AG,
+            program_ref="prog-1",
+            program_type=ProgramType.OUTREACH,
+            program_name="Street Team North",
+        )
+    )
 
     programs = agency(ledger, CODE, AG).programs()
     assert list(programs) == ["prog-1"]
@@ -200,8 +232,15 @@ def test_set_up_program_creates_then_modifies_a_program(ledger: Ledger, do: Do) 
 def test_confirm_program_setup_marks_the_setup_confirmed(ledger: Ledger, do: Do) -> None:
     small_coc(do)
     do(DeclareCesRoles(coc=CODE, agency_ref=AG, roles=[OrgCesRole.HOUSING_PROVIDER]))
-    do(SetUpProgram(coc=CODE, agency_ref=AG, program_ref="prog-1",
-                    program_type=ProgramType.PERMANENT_HOUSING, program_name="Synthetic PSH"))
+    do(
+        SetUpProgram(
+            coc=CODE,
+            agency_ref=AG,
+            program_ref="prog-1",
+            program_type=ProgramType.PERMANENT_HOUSING,
+            program_name="Synthetic PSH",
+        )
+    )
     assert agency(ledger, CODE, AG).program_setup_confirmed() is False
 
     do(ConfirmProgramSetUp(coc=CODE, agency_ref=AG, confirmed_by="hmis-admin-1"))
@@ -210,15 +249,30 @@ def test_confirm_program_setup_marks_the_setup_confirmed(ledger: Ledger, do: Do)
 
 
 def test_a_program_change_after_confirmation_needs_a_new_confirmation(
-        ledger: Ledger, do: Do) -> None:
+    ledger: Ledger, do: Do
+) -> None:
     small_coc(do)
     do(DeclareCesRoles(coc=CODE, agency_ref=AG, roles=[OrgCesRole.HOUSING_PROVIDER]))
-    do(SetUpProgram(coc=CODE, agency_ref=AG, program_ref="prog-1",
-                    program_type=ProgramType.PERMANENT_HOUSING, program_name="Synthetic PSH"))
+    do(
+        SetUpProgram(
+            coc=CODE,
+            agency_ref=AG,
+            program_ref="prog-1",
+            program_type=ProgramType.PERMANENT_HOUSING,
+            program_name="Synthetic PSH",
+        )
+    )
     do(ConfirmProgramSetUp(coc=CODE, agency_ref=AG, confirmed_by="hmis-admin-1"))
 
-    do(SetUpProgram(coc=CODE, agency_ref=AG, program_ref="prog-2",
-                    program_type=ProgramType.OUTREACH, program_name="Synthetic Outreach"))
+    do(
+        SetUpProgram(
+            coc=CODE,
+            agency_ref=AG,
+            program_ref="prog-2",
+            program_type=ProgramType.OUTREACH,
+            program_name="Synthetic Outreach",
+        )
+    )
 
     assert agency(ledger, CODE, AG).program_setup_confirmed() is False
 
@@ -228,21 +282,33 @@ def test_designate_agency_contact_names_a_staff_member_in_a_role(ledger: Ledger,
     small_coc(do)
     register_user(do, CODE, "wi-user-1", AG)
 
-    do(DesignateAgencyContact(coc=CODE, agency_ref=AG,
-                              role=ContactRole.AUTHORIZED_REPRESENTATIVE, user_ref="wi-user-1"))
+    do(
+        DesignateAgencyContact(
+            coc=CODE,
+            agency_ref=AG,
+            role=ContactRole.AUTHORIZED_REPRESENTATIVE,
+            user_ref="wi-user-1",
+        )
+    )
 
     assert agency(ledger, CODE, AG).contacts() == {
-        ContactRole.AUTHORIZED_REPRESENTATIVE: "wi-user-1"}
+        ContactRole.AUTHORIZED_REPRESENTATIVE: "wi-user-1"
+    }
 
 
 # --- refusals ------------------------------------------------------------------------------
+
 
 def test_a_region_code_is_added_only_once(ledger: Ledger, do: Do) -> None:
     small_coc(do)
     do(AddRegion(coc=CODE, region="r1", region_name="Region One"))
 
-    refused(ledger, do, AddRegion(coc=CODE, region="r1", region_name="Region One again"),
-            "coc/region-unique")
+    refused(
+        ledger,
+        do,
+        AddRegion(coc=CODE, region="r1", region_name="Region One again"),
+        "coc/region-unique",
+    )
 
 
 def test_an_agency_joins_a_region_only_once(ledger: Ledger, do: Do) -> None:
@@ -257,8 +323,12 @@ def test_an_agency_leaves_only_a_region_it_is_active_in(ledger: Ledger, do: Do) 
     small_coc(do)
     do(AddRegion(coc=CODE, region="r1", region_name="Region One"))
 
-    refused(ledger, do, LeaveRegion(coc=CODE, agency_ref=AG, region="r1"),
-            "agency/region-left-only-if-active")
+    refused(
+        ledger,
+        do,
+        LeaveRegion(coc=CODE, agency_ref=AG, region="r1"),
+        "agency/region-left-only-if-active",
+    )
 
 
 def test_a_contact_must_be_on_the_agency_staff(ledger: Ledger, do: Do) -> None:
@@ -266,17 +336,26 @@ def test_a_contact_must_be_on_the_agency_staff(ledger: Ledger, do: Do) -> None:
     register_agency(do, CODE, "wi-other")
     register_user(do, CODE, "wi-user-elsewhere", "wi-other")
 
-    refused(ledger, do, DesignateAgencyContact(
-        coc=CODE, agency_ref=AG, role=ContactRole.PROGRAM_MANAGER, user_ref="wi-user-elsewhere"),
-        "agency/contact-is-staff")
+    refused(
+        ledger,
+        do,
+        DesignateAgencyContact(
+            coc=CODE, agency_ref=AG, role=ContactRole.PROGRAM_MANAGER, user_ref="wi-user-elsewhere"
+        ),
+        "agency/contact-is-staff",
+    )
 
 
 def test_confirming_a_setup_without_programs_is_refused(ledger: Ledger, do: Do) -> None:
     small_coc(do)
     do(DeclareCesRoles(coc=CODE, agency_ref=AG, roles=[OrgCesRole.HOUSING_PROVIDER]))
 
-    refused(ledger, do, ConfirmProgramSetUp(coc=CODE, agency_ref=AG, confirmed_by="admin-1"),
-            "agency/program-setup-needs-programs")
+    refused(
+        ledger,
+        do,
+        ConfirmProgramSetUp(coc=CODE, agency_ref=AG, confirmed_by="admin-1"),
+        "agency/program-setup-needs-programs",
+    )
 
 
 def test_joining_an_unknown_region_is_not_found(ledger: Ledger, do: Do) -> None:

@@ -12,9 +12,16 @@ from tests.unit.test_mapper import Widget, v1_bytes
 
 def test_version_one_bytes_in_the_store_decode_as_the_current_version(ledger: Ledger) -> None:
     originator_id = entity_id("widget", "MO-606", "W1")
-    ledger.recorder.insert_events([StoredEvent(
-        originator_id=originator_id, originator_version=2, topic=get_topic(Widget.Counted),
-        state=v1_bytes(originator_id))])
+    ledger.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=originator_id,
+                originator_version=2,
+                topic=get_topic(Widget.Counted),
+                state=v1_bytes(originator_id),
+            )
+        ]
+    )
 
     [entry] = ledger.history(originator_id)
 

@@ -17,8 +17,12 @@ from ledger.mapper import OrjsonTranscoder, PydanticMapper
 
 WHEN = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 META: dict[str, Any] = {
-    "timestamp": WHEN, "coc": "MO-606", "actor": "tester", "source": Source.CLI,
-    "request_id": "r1", "effective_at": WHEN,
+    "timestamp": WHEN,
+    "coc": "MO-606",
+    "actor": "tester",
+    "source": Source.CLI,
+    "request_id": "r1",
+    "effective_at": WHEN,
 }
 
 
@@ -47,18 +51,32 @@ def mapper() -> PydanticMapper:
 
 def v1_bytes(originator_id: Any) -> bytes:
     """Bytes exactly as version 1 of Widget.Counted was stored (no version key)."""
-    return orjson.dumps({
-        "originator_id": str(originator_id), "originator_version": 2,
-        "timestamp": "2026-03-02T15:00:00Z", "event_id": str(uuid4()), "coc": "MO-606",
-        "actor": "tester", "source": "cli", "request_id": "r1",
-        "effective_at": "2026-03-02T15:00:00Z", "count": 7,
-    })
+    return orjson.dumps(
+        {
+            "originator_id": str(originator_id),
+            "originator_version": 2,
+            "timestamp": "2026-03-02T15:00:00Z",
+            "event_id": str(uuid4()),
+            "coc": "MO-606",
+            "actor": "tester",
+            "source": "cli",
+            "request_id": "r1",
+            "effective_at": "2026-03-02T15:00:00Z",
+            "count": 7,
+        }
+    )
 
 
 def test_event_round_trips_through_stored_bytes() -> None:
     event = EndUser.CourseCompleted(
-        originator_id=uuid4(), originator_version=3, course_code="MO-CE-ASSESSOR",
-        provider="litmos", certificate_id="C-1", score=97.5, **META)
+        originator_id=uuid4(),
+        originator_version=3,
+        course_code="MO-CE-ASSESSOR",
+        provider="litmos",
+        certificate_id="C-1",
+        score=97.5,
+        **META,
+    )
 
     stored = mapper().to_stored_event(event)
     decoded = mapper().to_domain_event(stored)
@@ -69,8 +87,12 @@ def test_event_round_trips_through_stored_bytes() -> None:
 
 def test_stored_bytes_of_version_one_are_upcast_to_the_current_version() -> None:
     originator_id = uuid4()
-    stored = StoredEvent(originator_id=originator_id, originator_version=2,
-                         topic=get_topic(Widget.Counted), state=v1_bytes(originator_id))
+    stored = StoredEvent(
+        originator_id=originator_id,
+        originator_version=2,
+        topic=get_topic(Widget.Counted),
+        state=v1_bytes(originator_id),
+    )
 
     decoded = mapper().to_domain_event(stored)
 
@@ -79,25 +101,35 @@ def test_stored_bytes_of_version_one_are_upcast_to_the_current_version() -> None
 
 
 def test_current_version_is_written_with_its_schema_version() -> None:
-    event = Widget.Counted(originator_id=uuid4(), originator_version=2, quantity=1, unit="box",
-                           **META)
+    event = Widget.Counted(
+        originator_id=uuid4(), originator_version=2, quantity=1, unit="box", **META
+    )
     assert orjson.loads(mapper().to_stored_event(event).state)["schema_version"] == 3
 
 
 def test_bytes_from_a_newer_schema_are_refused_clearly() -> None:
-    event = EndUser.RoleRequested(originator_id=uuid4(), originator_version=2, role="outreach",
-                                  **META)
+    event = EndUser.RoleRequested(
+        originator_id=uuid4(), originator_version=2, role="outreach", **META
+    )
     stored = mapper().to_stored_event(event)
     state = orjson.loads(stored.state) | {"schema_version": 9}
-    newer = StoredEvent(originator_id=stored.originator_id, originator_version=2,
-                        topic=stored.topic, state=orjson.dumps(state))
+    newer = StoredEvent(
+        originator_id=stored.originator_id,
+        originator_version=2,
+        topic=stored.topic,
+        state=orjson.dumps(state),
+    )
 
     with pytest.raises(MapperDeserialisationError, match="newer"):
         mapper().to_domain_event(newer)
 
 
 def test_corrupt_bytes_raise_a_deserialisation_error_naming_the_event() -> None:
-    stored = StoredEvent(originator_id=uuid4(), originator_version=4,
-                         topic=get_topic(EndUser.RoleRequested), state=b"{not json")
+    stored = StoredEvent(
+        originator_id=uuid4(),
+        originator_version=4,
+        topic=get_topic(EndUser.RoleRequested),
+        state=b"{not json",
+    )
     with pytest.raises(MapperDeserialisationError, match="v4"):
         mapper().to_domain_event(stored)

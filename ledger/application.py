@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
@@ -97,14 +97,21 @@ class Ledger(Application[UUID]):
 
     # --- writing -------------------------------------------------------------------------
 
-    def save_all(self, aggregates: Iterable[Any]) -> Sequence[Recording[UUID]]:
+    def save_all(self, aggregates: Iterable[LedgerAggregate]) -> Sequence[Recording[UUID]]:
         """Save pending events of several aggregates atomically.
 
         Raises IntegrityError when another writer got there first (the caller retries),
         and StoreUnavailable when the store cannot be reached or locked in time.
         """
+        # What Application.save() does, without its runtime Protocol checks of every object
+        # (slow on Python 3.11) and the snapshot/notify hooks this application does not use;
+        # eventsourcing's own EventSourcedProjection records a ProcessingEvent the same way.
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
         try:
-            return self.save(*aggregates)
+            return self._record(processing_event)
         except IntegrityError:
             raise
         except OperationalError as err:

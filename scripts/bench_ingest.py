@@ -6,9 +6,9 @@ Usage: .venv/bin/python scripts/bench_ingest.py [--commands N] [--backend sqlite
 Runs, in process and in one thread, N commands of a realistic mix (mostly appends to existing
 users: course enrolments and completions, forms, access requests, log-in summaries, a few
 registrations and agency events; every command with an idempotency key) on a fresh store,
-and on an equally fresh store the raw eventsourcing rate of one new ``Aggregate`` with one
-event per ``save()``. The last line is one JSON object: ``value`` and ``ratio`` are the lowest
-commands/s ÷ raw saves/s over the backends measured.
+and, in alternating rounds on a second fresh store of the same backend, N raw eventsourcing
+saves of one new ``Aggregate`` with one event each. The last line is one JSON object:
+``value`` and ``ratio`` are the lowest commands/s ÷ raw saves/s over the backends measured.
 """
 
 from __future__ import annotations
@@ -153,41 +153,39 @@ def progress(label: str, done: int, total: int, started: float) -> None:
         )
 
 
-def measure_commands(settings: Settings, commands: list[Command]) -> float:
-    caller = Caller(actor="bench", source=Source.IMPORT, request_id="bench")
-    ledger = Ledger(settings)
-    try:
-        started = time.perf_counter()
-        for done, command in enumerate(commands, 1):
-            run(ledger, command, caller)
-            if done % 500 == 0 or done == len(commands):
-                progress("commands", done, len(commands), started)
-        return len(commands) / (time.perf_counter() - started)
-    finally:
-        ledger.close()
-
-
-def measure_raw_saves(settings: Settings, n: int) -> float:
-    app: Application[Any] = Application(
-        env=settings.eventsourcing_env() | {"AGGREGATE_CACHE_MAXSIZE": ""}
-    )
-    try:
-        started = time.perf_counter()
-        for done in range(1, n + 1):
-            app.save(Tick(done))
-            if done % 500 == 0 or done == n:
-                progress("raw saves", done, n, started)
-        return n / (time.perf_counter() - started)
-    finally:
-        app.close()
-
-
 def bench_backend(backend: str, n: int, seed: int, postgres_url: str) -> dict[str, float]:
+    """Raw saves and commands in alternating rounds on two fresh stores, so that drift in
+    the machine's speed (disk flushes, other load) affects both sides alike."""
     commands = list(workload(n, seed))
-    with fresh_settings(backend, postgres_url) as settings:
-        raw = measure_raw_saves(settings, n)
-    with fresh_settings(backend, postgres_url) as settings:
-        rate = measure_commands(settings, commands)
+    caller = Caller(actor="bench", source=Source.IMPORT, request_id="bench")
+    rounds = 10
+    chunk = -(-n // rounds)
+    raw_seconds = command_seconds = 0.0
+    with (
+        fresh_settings(backend, postgres_url) as raw_settings,
+        fresh_settings(backend, postgres_url) as ledger_settings,
+    ):
+        raw_env = raw_settings.eventsourcing_env() | {"AGGREGATE_CACHE_MAXSIZE": ""}
+        raw_app: Application[Any] = Application(env=raw_env)
+        ledger = Ledger(ledger_settings)
+        started = time.perf_counter()
+        try:
+            for first in range(0, n, chunk):
+                last = min(first + chunk, n)
+                t0 = time.perf_counter()
+                for i in range(first, last):
+                    raw_app.save(Tick(i))
+                t1 = time.perf_counter()
+                for command in commands[first:last]:
+                    run(ledger, command, caller)
+                t2 = time.perf_counter()
+                raw_seconds += t1 - t0
+                command_seconds += t2 - t1
+                progress(f"{backend} raw saves + commands", last, n, started)
+        finally:
+            raw_app.close()
+            ledger.close()
+    raw, rate = n / raw_seconds, n / command_seconds
     return {
         "commands_per_s": round(rate, 1),
         "raw_saves_per_s": round(raw, 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
@@ -42,8 +43,13 @@ class EventMeta(BaseModel):
     effective_at: AwareDatetime
     timestamp: AwareDatetime = Field(description="recorded time")
 
-    def fields(self) -> dict[str, Any]:
+    @cached_property
+    def _fields(self) -> dict[str, Any]:
         return dict(self)
+
+    def fields(self) -> dict[str, Any]:
+        """The metadata as keyword arguments of an event."""
+        return self._fields
 
 
 META_FIELDS = frozenset(EventMeta.model_fields) | {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -27,6 +27,18 @@ class Command(BaseModel):
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"
     )
+
+
+COMMON_FIELDS = frozenset(Command.model_fields)
+
+
+def payload(command: Command, *skip: str) -> dict[str, Any]:
+    """The command's own fields (not coc, effective_at or idempotency_key), minus ``skip``;
+    for commands whose fields are the event's fields."""
+    left_out = COMMON_FIELDS.union(skip)
+    return {
+        name: getattr(command, name) for name in type(command).model_fields if name not in left_out
+    }
 
 
 class Caller(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from commands.base import Command
+from commands.base import Command, payload
 from commands.hard_rules import (
     chicago_step_order,
     credential_gates,
@@ -127,14 +127,7 @@ def enrol_in_course(cmd: EnrolInCourse, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "course", course_code=cmd.course_code)
-    user.enrol(
-        uow.meta,
-        course_code=cmd.course_code,
-        course_title=cmd.course_title,
-        provider=cmd.provider,
-        payment=cmd.payment,
-        fee_cents=cmd.fee_cents,
-    )
+    user.enrol(uow.meta, **payload(cmd, "user_ref"))
     return user
 
 
@@ -157,15 +150,7 @@ def record_course_completion(cmd: RecordCourseCompletion, uow: UnitOfWork) -> En
     user = uow.get(EndUser, cmd.user_ref)
     if uow.process() is Process.CHICAGO:
         chicago_step_order(user, "course", course_code=cmd.course_code)
-    user.complete_course(
-        uow.meta,
-        course_code=cmd.course_code,
-        course_title=cmd.course_title,
-        provider=cmd.provider,
-        certificate_id=cmd.certificate_id,
-        score=cmd.score,
-        source_record_id=cmd.source_record_id,
-    )
+    user.complete_course(uow.meta, **payload(cmd, "user_ref"))
     return user
 
 
@@ -198,14 +183,7 @@ def submit_access_request(cmd: SubmitAccessRequest, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     if uow.process() is Process.MISSOURI_BOS:
         uar_with_assessor_certificate(user)
-    user.submit_access_request(
-        uow.meta,
-        request_ref=cmd.request_ref,
-        request_type=cmd.request_type,
-        projects=cmd.projects,
-        submitted_by=cmd.submitted_by,
-        certificate_id=cmd.certificate_id,
-    )
+    user.submit_access_request(uow.meta, **payload(cmd, "user_ref"))
     return user
 
 
@@ -349,11 +327,5 @@ class RecordLoginActivity(Command):
 def record_login_activity(cmd: RecordLoginActivity, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     uow.require_not_future(cmd.period_end, "period_end")
-    user.summarise_logins(
-        uow.meta,
-        period_start=cmd.period_start,
-        period_end=cmd.period_end,
-        login_count=cmd.login_count,
-        last_login_at=cmd.last_login_at,
-    )
+    user.summarise_logins(uow.meta, **payload(cmd, "user_ref"))
     return user

@@ -96,12 +96,15 @@ class EndUser(LedgerAggregate):
         missing_at_issue: list[str] = Field(default_factory=list)
 
     class CredentialsSuspended(LedgerAggregate.Event):
+        hmis_role: str
         reason: str
 
     class CredentialsReactivated(LedgerAggregate.Event):
+        hmis_role: str
         reason: str | None = None
 
     class CredentialsRevoked(LedgerAggregate.Event):
+        hmis_role: str
         reason: str
 
     class LoginActivitySummarised(LedgerAggregate.Event):
@@ -189,6 +192,12 @@ class EndUser(LedgerAggregate):
                 EndUser.CredentialsRevoked: CredentialState.REVOKED,
             }[type(fact)]
         return state
+
+    @property
+    def hmis_role(self) -> str:
+        """The HMIS role of the credentials last issued ("" if none were)."""
+        issued = self.last(EndUser.CredentialsIssued)
+        return issued.hmis_role if issued else ""
 
     # --- commands ------------------------------------------------------------------------
 
@@ -303,7 +312,9 @@ class EndUser(LedgerAggregate):
             raise RuleViolation(
                 "credentials/suspend-active-only", f"credentials are {self.credentials}, not active"
             )
-        self.trigger_event(self.CredentialsSuspended, reason=reason, **meta.fields())
+        self.trigger_event(
+            self.CredentialsSuspended, hmis_role=self.hmis_role, reason=reason, **meta.fields()
+        )
 
     def reactivate_credentials(self, reason: str | None, meta: EventMeta) -> None:
         if self.credentials != CredentialState.SUSPENDED:
@@ -311,7 +322,9 @@ class EndUser(LedgerAggregate):
                 "credentials/reactivate-suspended-only",
                 f"credentials are {self.credentials}, not suspended",
             )
-        self.trigger_event(self.CredentialsReactivated, reason=reason, **meta.fields())
+        self.trigger_event(
+            self.CredentialsReactivated, hmis_role=self.hmis_role, reason=reason, **meta.fields()
+        )
 
     def revoke_credentials(self, reason: str, meta: EventMeta) -> None:
         if self.credentials not in (CredentialState.ACTIVE, CredentialState.SUSPENDED):
@@ -319,7 +332,9 @@ class EndUser(LedgerAggregate):
                 "credentials/revoke-held-only",
                 f"credentials are {self.credentials}; nothing to revoke",
             )
-        self.trigger_event(self.CredentialsRevoked, reason=reason, **meta.fields())
+        self.trigger_event(
+            self.CredentialsRevoked, hmis_role=self.hmis_role, reason=reason, **meta.fields()
+        )
 
     def summarise_logins(self, meta: EventMeta, **summary: object) -> None:
         self.trigger_event(self.LoginActivitySummarised, **summary, **meta.fields())

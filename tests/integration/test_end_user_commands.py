@@ -397,7 +397,11 @@ def test_suspend_credentials_suspends_active_credentials(ledger: Ledger, do: Do)
 
     do(SuspendCredentials(coc=w.coc, user_ref=w.user, reason="inactive 30 days"))
 
-    assert user(ledger, w.coc, w.user).credentials is CredentialState.SUSPENDED
+    subject = user(ledger, w.coc, w.user)
+    assert subject.credentials is CredentialState.SUSPENDED
+    suspended = subject.last(EndUser.CredentialsSuspended)
+    assert suspended is not None
+    assert (suspended.hmis_role, suspended.reason) == ("ce-standard", "inactive 30 days")
 
 
 @happy_path(ReactivateCredentials)
@@ -416,7 +420,11 @@ def test_revoke_credentials_revokes_held_credentials(ledger: Ledger, do: Do) -> 
 
     do(RevokeCredentials(coc=w.coc, user_ref=w.user, reason="left the agency"))
 
-    assert user(ledger, w.coc, w.user).credentials is CredentialState.REVOKED
+    subject = user(ledger, w.coc, w.user)
+    assert subject.credentials is CredentialState.REVOKED
+    revoked = subject.last(EndUser.CredentialsRevoked)
+    assert revoked is not None
+    assert revoked.hmis_role == "ce-standard"
 
 
 def test_suspended_credentials_can_be_revoked(ledger: Ledger, do: Do) -> None:

@@ -111,7 +111,10 @@ def require_not_future(ledger: Ledger, now: datetime, moment: datetime, field: s
 
 def payload_digest(command: Command) -> str:
     body = command.model_dump(mode="json", exclude={"idempotency_key"})
-    blob = orjson.dumps({"command": command.name, "payload": body}, option=orjson.OPT_SORT_KEYS)
+    try:
+        blob = orjson.dumps({"command": command.name, "payload": body}, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as err:
+        raise InvalidInput(f"the command cannot be stored as JSON: {err}") from err
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -136,48 +139,78 @@ def execute(
         effective_at=effective_at,
         timestamp=now,
     )
-    digest = payload_digest(command) if command.idempotency_key else ""
-    policy = eligibility or NoPolicyAdopted()
+    attempt = Attempt(
+        ledger, command, meta, eligibility or NoPolicyAdopted(), handler, creates_tenant
+    )
+    for number in range(ledger.settings.command_retries + 1):
+        if number:
+            _back_off(number)
+        with ledger.exclusive:
+            receipt = attempt.run()
+        if receipt is not None:
+            return receipt
+    raise ConcurrencyConflict(
+        f"{command.name} kept colliding with concurrent writes "
+        f"({ledger.settings.command_retries + 1} attempts); retry later"
+    )
 
-    for attempt in range(ledger.settings.command_retries + 1):
-        if attempt:
-            _back_off(attempt)
-        uow = UnitOfWork(ledger, meta, policy)
+
+class Attempt:
+    """One try at a command: decide on fresh state, then save everything atomically."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        command: Command,
+        meta: EventMeta,
+        policy: EligibilityPolicy,
+        handler: Handler,
+        creates_tenant: bool,
+    ) -> None:
+        self.ledger = ledger
+        self.command = command
+        self.meta = meta
+        self.policy = policy
+        self.handler = handler
+        self.creates_tenant = creates_tenant
+        self.digest = payload_digest(command) if command.idempotency_key else ""
+
+    def run(self) -> Receipt | None:
+        """The receipt, or None when a concurrent write got there first (try again)."""
+        ledger, command = self.ledger, self.command
+        uow = UnitOfWork(ledger, self.meta, self.policy)
         try:
-            if not creates_tenant:
+            if not self.creates_tenant:
                 uow.process()
-            subject = handler(command, uow)
+            subject = self.handler(command, uow)
         except LedgerError:
-            replay = _after_failure(ledger, uow, command, digest)
+            replay = self._after_failure(uow)
             if replay is not None:
                 return replay
             raise
         changed = uow.changed()
-        written = [
-            (str(e.originator_id), e.originator_version, get_topic(type(e)))
-            for a in changed
-            for e in a.pending_events
-        ]
         to_save: list[LedgerAggregate] = list(changed)
         if command.idempotency_key:
+            written = [
+                (str(e.originator_id), e.originator_version, get_topic(type(e)))
+                for a in changed
+                for e in a.pending_events
+            ]
             to_save.append(
                 IdempotencyRecord.record(
                     command.idempotency_key,
                     command.name,
-                    digest,
+                    self.digest,
                     subject.kind,
                     str(subject.id),
                     written,
-                    meta,
+                    self.meta,
                 )
             )
         try:
             recordings = ledger.save_all(to_save)
         except IntegrityError:
-            replay = _after_failure(ledger, uow, command, digest)
-            if replay is not None:
-                return replay
-            continue
+            return self._after_failure(uow)
         return Receipt(
             command=command.name,
             coc=command.coc,
@@ -196,23 +229,11 @@ def execute(
             ],
             position=max(r.notification.id for r in recordings),
         )
-    raise ConcurrencyConflict(
-        f"{command.name} kept colliding with concurrent writes "
-        f"({ledger.settings.command_retries + 1} attempts); retry later"
-    )
 
-
-def _back_off(attempt: int) -> None:
-    """Sleep a random while, growing with each attempt, so colliding writers drift apart."""
-    time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
-
-
-def _after_failure(
-    ledger: Ledger, uow: UnitOfWork, command: Command, digest: str
-) -> Receipt | None:
-    """Drop the attempt's cached entities; the earlier receipt if the key was already used."""
-    ledger.forget(uow.ids())
-    return _replay(ledger, command, digest)
+    def _after_failure(self, uow: UnitOfWork) -> Receipt | None:
+        """Drop the attempt's cached entities; the earlier receipt if the key was used."""
+        self.ledger.forget(uow.ids())
+        return _replay(self.ledger, self.command, self.digest)
 
 
 def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:
@@ -252,3 +273,8 @@ def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:
         ],
         position=positions[str(record.id)][1],
     )
+
+
+def _back_off(attempt: int) -> None:
+    """Sleep a random while, growing with each attempt, so colliding writers drift apart."""
+    time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -53,6 +55,12 @@ class Ledger(Application[UUID]):
         super().__init__(env=settings.eventsourcing_env())
         self.positions: PositionIndex = position_index(self.recorder)
         self._tenant_processes: dict[str, Process] = {}
+        # SQLite takes one writer at a time anyway; running a process's commands one at a
+        # time keeps its non-refreshing entity cache exact (no read can put back an old copy
+        # while another thread writes). PostgreSQL caches re-read every entity they return.
+        self.exclusive: AbstractContextManager[object] = (
+            threading.Lock() if settings.backend == "sqlite" else nullcontext()
+        )
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the given settings configure the store: the process environment is not read."""

@@ -6,13 +6,14 @@ but not for one entity's events; this reads the recorder's own table for that.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
+
+if TYPE_CHECKING:  # imported only when PostgreSQL is configured
+    from eventsourcing.postgres import PostgresApplicationRecorder
 
 
 class PositionIndex(Protocol):
@@ -37,6 +38,8 @@ class SQLitePositions:
 
 class PostgresPositions:
     def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+        from psycopg.sql import SQL, Identifier
+
         self._recorder = recorder
         self._statement = SQL(
             "SELECT originator_version, notification_id FROM {schema}.{table} "
@@ -55,6 +58,9 @@ class PostgresPositions:
 def position_index(recorder: ApplicationRecorder) -> PositionIndex:
     if isinstance(recorder, SQLiteApplicationRecorder):
         return SQLitePositions(recorder)
-    if isinstance(recorder, PostgresApplicationRecorder):
+    if type(recorder).__module__ == "eventsourcing.postgres":
+        from eventsourcing.postgres import PostgresApplicationRecorder
+
+        assert isinstance(recorder, PostgresApplicationRecorder)
         return PostgresPositions(recorder)
     raise TypeError(f"no position index for {type(recorder).__name__}")

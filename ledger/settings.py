@@ -55,8 +55,8 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             env |= {
-                # One process writes an SQLite file, so its aggregate cache is authoritative;
-                # a stale copy would still fail its write (IntegrityError) and be reloaded.
+                # One process writes an SQLite file and runs its commands one at a time
+                # (Ledger.exclusive), so its entity cache is authoritative: no re-reading.
                 "AGGREGATE_CACHE_FASTFORWARD": "n",
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),

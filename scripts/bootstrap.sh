@@ -18,9 +18,12 @@ find_python() {
 bootstrap() {  # bootstrap [extra]  e.g. bootstrap dev
   local extra="${1:-}" spec="." stamp
   [ -n "$extra" ] && spec=".[${extra}]"
-  stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extra:+-$extra}"
-  if [ ! -x .venv/bin/python ]; then
-    "$(find_python)" -m venv .venv
+  local python
+  python="$(find_python)"
+  stamp=".venv/.installed-$("$python" -c 'import hashlib,sys; print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest()[:16])')${extra:+-$extra}"
+  if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv  # missing or half-made: start again
+    "$python" -m venv .venv
   fi
   if [ ! -f "$stamp" ]; then
     echo "Installing CoC Ledger ${extra:+with $extra tools }into .venv ..." >&2

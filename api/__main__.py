@@ -47,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as err:
-        print(f"invalid COC_LEDGER_* configuration:\n{err}", file=sys.stderr)
+        # Without the input values: a database URL can carry a password.
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in err.errors(include_input=False)
+        )
+        print(f"invalid COC_LEDGER_* configuration:\n{problems}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings)
     log = structlog.get_logger("api")

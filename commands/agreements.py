@@ -7,7 +7,7 @@ from commands.hard_rules import mou_only_after_assessor_training
 from commands.runtime import UnitOfWork
 from ledger.domain.agreements import Agreement
 from ledger.domain.organisations import Agency
-from ledger.domain.vocabulary import AgreementKind, Party, Reason, Ref, Text
+from ledger.domain.vocabulary import AgreementKind, AgreementRef, Party, Reason, Ref, Text
 from ledger.errors import InvalidInput, RuleViolation
 
 
@@ -59,13 +59,14 @@ def draft_agreement(cmd: DraftAgreement, uow: UnitOfWork) -> Agreement:
 
 class SignAgreement(Command):
     name = "sign-agreement"
-    agreement_ref: str
+    agreement_ref: AgreementRef
     party: Party
     signatory: Ref
 
 
 def sign_agreement(cmd: SignAgreement, uow: UnitOfWork) -> Agreement:
     agreement = uow.get(Agreement, cmd.agreement_ref)
+    agreement.require_signable(cmd.party)
     drafted = agreement.drafted
     if drafted.agreement_kind is AgreementKind.CE_MOU and cmd.party is Party.AGENCY:
         mou_only_after_assessor_training(uow.get(Agency, drafted.agency_ref), uow)
@@ -90,7 +91,7 @@ def sign_agreement(cmd: SignAgreement, uow: UnitOfWork) -> Agreement:
 
 class ReviseAgreement(Command):
     name = "revise-agreement"
-    agreement_ref: str
+    agreement_ref: AgreementRef
     revision: Ref
     reason: Reason
 
@@ -103,7 +104,7 @@ def revise_agreement(cmd: ReviseAgreement, uow: UnitOfWork) -> Agreement:
 
 class VoidAgreement(Command):
     name = "void-agreement"
-    agreement_ref: str
+    agreement_ref: AgreementRef
     reason: Text
 
 

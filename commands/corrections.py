@@ -15,7 +15,7 @@ from ledger.domain.base import LedgerAggregate
 from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake, FollowUp
 from ledger.domain.organisations import Agency, CoC
-from ledger.domain.vocabulary import Reason
+from ledger.domain.vocabulary import AgreementRef, Reason
 from ledger.errors import InvalidInput
 
 _MOMENT: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
@@ -28,7 +28,9 @@ EntityKind = Literal["coc", "agency", "agreement", "user", "intake", "follow-up"
 class RetractEvent(Command):
     name = "retract-event"
     entity_kind: EntityKind
-    entity_ref: str = Field(default="", description="the entity's ref (empty for the CoC)")
+    entity_ref: AgreementRef | Literal[""] = Field(
+        default="", description="the entity's ref (empty for the CoC)"
+    )
     event_id: UUID
     reason: Reason
 
@@ -47,7 +49,7 @@ def retract_event(cmd: RetractEvent, uow: UnitOfWork) -> LedgerAggregate:
 class AmendEvent(Command):
     name = "amend-event"
     entity_kind: EntityKind
-    entity_ref: str = ""
+    entity_ref: AgreementRef | Literal[""] = ""
     event_id: UUID
     reason: Reason
     changes: dict[str, Any] = Field(min_length=1, description="field -> corrected value")

@@ -286,6 +286,7 @@ class ReactivateCredentials(Command):
 
 def reactivate_credentials(cmd: ReactivateCredentials, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
+    credential_gates(user, user.hmis_role, uow)
     user.reactivate_credentials(cmd.reason, uow.meta)
     return user
 

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing ``env`` dict for the configured store."""
         env = {
-            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            # 0 turns the cache off ("" for eventsourcing; its own 0 means unbounded)
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size or ""),
             "CREATE_TABLE": "y",
         }
         if self.database_url is None:

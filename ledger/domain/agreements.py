@@ -19,10 +19,6 @@ class Agreement(LedgerAggregate):
     kind = "agreement"
 
     class Drafted(LedgerAggregate.Created):
-        fixed_fields = frozenset(
-            {"ref", "agreement_kind", "agency_ref", "region", "partner_agency_ref", "parties"}
-        )
-
         ref: str
         agreement_kind: AgreementKind
         agency_ref: str
@@ -32,6 +28,8 @@ class Agreement(LedgerAggregate):
         parties: list[Party]
 
     class Signed(LedgerAggregate.Event):
+        amendable = frozenset({"signatory"})
+
         party: Party
         revision: str
         signatory: str  # a reference to the person or office that signed, not a name
@@ -39,10 +37,14 @@ class Agreement(LedgerAggregate):
     class Revised(LedgerAggregate.Event):
         """A new revision: every party signs again, in order (also after a voiding)."""
 
+        amendable = frozenset({"reason"})
+
         revision: str
         reason: str
 
     class Voided(LedgerAggregate.Event):
+        amendable = frozenset({"reason"})
+
         reason: str
 
     @classmethod
@@ -99,15 +101,22 @@ class Agreement(LedgerAggregate):
         return current
 
     def next_party(self) -> Party | None:
-        signed = len(self.signatures())
-        parties = self.drafted.parties
-        return parties[signed] if signed < len(parties) else None
+        """The first party, in signing order, without a (standing) signature."""
+        signed = {s.party for s in self.signatures()}
+        return next((p for p in self.drafted.parties if p not in signed), None)
 
     @property
     def fully_executed(self) -> bool:
         return not self.voided and self.next_party() is None
 
     def sign(self, party: Party, signatory: str, meta: EventMeta) -> None:
+        self.require_signable(party)
+        self.trigger_event(
+            self.Signed, party=party, revision=self.revision, signatory=signatory, **meta.fields()
+        )
+
+    def require_signable(self, party: Party) -> None:
+        """Refuse a signature that is out of order, repeated, or on a voided agreement."""
         rule = f"agreement/{self.drafted.agreement_kind}/signing-order"
         if self.voided:
             raise RuleViolation(
@@ -132,9 +141,6 @@ class Agreement(LedgerAggregate):
                 f"{expected} must sign before {party}; parties in order: "
                 f"{', '.join(self.drafted.parties)}",
             )
-        self.trigger_event(
-            self.Signed, party=party, revision=self.revision, signatory=signatory, **meta.fields()
-        )
 
     def revise(self, revision: str, reason: str, meta: EventMeta) -> None:
         if revision == self.revision:

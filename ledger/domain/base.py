@@ -99,13 +99,16 @@ class LedgerAggregate(BaseAggregate[UUID]):
     kind: ClassVar[str] = "entity"
 
     class Event(LedgerEvent, CanMutateAggregate[UUID]):
+        # Fields an amendment may change, besides effective_at. Anything a rule checks is
+        # left out: such a mistake is retracted and recorded again, so the rules run again.
+        amendable: ClassVar[frozenset[str]] = frozenset()
+        # False where the fact is mirrored on another entity (a correction would split them).
+        retractable: ClassVar[bool] = True
+
         def apply(self, aggregate: Any) -> None:
             aggregate._facts.append(self)
 
     class Created(Event, CanInitAggregate[UUID]):
-        # Natural-key fields: the entity's id derives from them, so no amendment may change them.
-        fixed_fields: ClassVar[frozenset[str]] = frozenset({"ref", "code"})
-
         originator_topic: str
 
         def apply(self, aggregate: Any) -> None:
@@ -199,18 +202,25 @@ class LedgerAggregate(BaseAggregate[UUID]):
                 "correction/creation-not-retractable",
                 "the event that created an entity cannot be retracted; amend it instead",
             )
+        if not getattr(type(target), "retractable", True):
+            raise RuleViolation(
+                "correction/mirrored-fact-not-retractable",
+                f"{type(target).__qualname__} is mirrored on another entity and cannot be "
+                "retracted; record the opposite fact instead (e.g. a transfer or departure)",
+            )
         self.trigger_event(self.EventRetracted, corrects=event_id, reason=reason, **meta.fields())
 
     def amend(self, event_id: UUID, reason: str, changes: dict[str, Any], meta: EventMeta) -> None:
         target = self._correctable(event_id)
         current = self._corrected(target)
         assert current is not None
-        fixed: frozenset[str] = getattr(type(target), "fixed_fields", frozenset())
-        allowed = (set(type(target).model_fields) - META_FIELDS - fixed) | {"effective_at"}
+        allowed = getattr(type(target), "amendable", frozenset()) | {"effective_at"}
         unknown = set(changes) - allowed
         if not changes or unknown:
             raise InvalidInput(
-                f"an amendment may change only {sorted(allowed)}; got {sorted(changes)}",
+                f"an amendment of {type(target).__qualname__} may change only "
+                f"{sorted(allowed)}; got {sorted(changes)}. To correct another field, retract "
+                "the event and record it again, so that the rules apply again.",
                 field="changes",
             )
         amended = apply_changes(current, changes)

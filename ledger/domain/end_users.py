@@ -24,7 +24,7 @@ class EndUser(LedgerAggregate):
     kind = "user"
 
     class Registered(LedgerAggregate.Created):
-        fixed_fields = frozenset({"ref", "agency_ref"})
+        amendable = frozenset({"name", "email"})
 
         ref: str
         agency_ref: str
@@ -32,14 +32,29 @@ class EndUser(LedgerAggregate):
         email: str | None = None
 
     class JoinedAgency(LedgerAggregate.Event):
+        retractable = False
+
         agency_ref: str
 
     class DepartedAgency(LedgerAggregate.Event):
+        retractable = False
+
         agency_ref: str
         reason: str | None = None
 
     class TrainingRequested(LedgerAggregate.Event):
         """Chicago's help-desk ticket, filed by the ATA or supervisor."""
+
+        amendable = frozenset(
+            {
+                "ticket_ref",
+                "name",
+                "agency_email",
+                "expected_responsibilities",
+                "projects",
+                "requested_by",
+            }
+        )
 
         ticket_ref: str
         name: str
@@ -50,18 +65,24 @@ class EndUser(LedgerAggregate):
         requested_by: str
 
     class CourseEnrolled(LedgerAggregate.Event):
+        amendable = frozenset({"course_title", "provider", "payment", "fee_cents"})
+
         course_code: str
         course_title: str | None = None
         provider: str
         payment: PaymentMethod = PaymentMethod.NOT_CHARGED
-        fee_cents: int = 0
+        fee_cents: int = Field(default=0, ge=0, le=1_000_000)
 
     class CourseCompleted(LedgerAggregate.Event):
+        amendable = frozenset(
+            {"course_title", "provider", "certificate_id", "score", "source_record_id"}
+        )
+
         course_code: str
         course_title: str | None = None
         provider: str
         certificate_id: str | None = None
-        score: float | None = None
+        score: float | None = Field(default=None, ge=0, le=100)
         source_record_id: str | None = None
 
     class FormSigned(LedgerAggregate.Event):
@@ -69,6 +90,8 @@ class EndUser(LedgerAggregate):
         revision: str
 
     class AccessRequestSubmitted(LedgerAggregate.Event):
+        amendable = frozenset({"projects", "submitted_by", "certificate_id"})
+
         request_ref: str
         request_type: AccessRequestType
         projects: list[str]
@@ -79,10 +102,14 @@ class EndUser(LedgerAggregate):
         request_ref: str
 
     class AccessRequestDenied(LedgerAggregate.Event):
+        amendable = frozenset({"reason"})
+
         request_ref: str
         reason: str
 
     class ProctoredSessionRecorded(LedgerAggregate.Event):
+        amendable = frozenset({"session_ref", "notes"})
+
         session_ref: str
         outcome: ProctoredOutcome
         notes: str | None = None
@@ -91,26 +118,36 @@ class EndUser(LedgerAggregate):
         role: str
 
     class CredentialsIssued(LedgerAggregate.Event):
+        amendable = frozenset({"override_reason"})
+
         hmis_role: str
         override_reason: str | None = None
         missing_at_issue: list[str] = Field(default_factory=list)
 
     class CredentialsSuspended(LedgerAggregate.Event):
+        amendable = frozenset({"reason"})
+
         hmis_role: str
         reason: str
 
     class CredentialsReactivated(LedgerAggregate.Event):
+        amendable = frozenset({"reason"})
+
         hmis_role: str
         reason: str | None = None
 
     class CredentialsRevoked(LedgerAggregate.Event):
+        amendable = frozenset({"reason"})
+
         hmis_role: str
         reason: str
 
     class LoginActivitySummarised(LedgerAggregate.Event):
+        amendable = frozenset({"period_start", "period_end", "login_count", "last_login_at"})
+
         period_start: datetime
         period_end: datetime
-        login_count: int = Field(ge=0)
+        login_count: int = Field(ge=0, le=1_000_000)
         last_login_at: datetime | None = None
 
     @classmethod

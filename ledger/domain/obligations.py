@@ -14,12 +14,16 @@ class DataPartnerIntake(LedgerAggregate):
     kind = "intake"
 
     class Received(LedgerAggregate.Created):
+        amendable = frozenset({"client_ref"})
+
         ref: str
         client_ref: str
         collecting_agency_ref: str
         partner_agency_ref: str
 
     class EnteredIntoHmis(LedgerAggregate.Event):
+        amendable = frozenset({"entered_by"})
+
         entered_by: str
 
     @classmethod
@@ -68,12 +72,16 @@ class FollowUp(LedgerAggregate):
     kind = "follow-up"
 
     class Attempted(LedgerAggregate.Created):
+        amendable = frozenset({"client_ref", "user_ref"})
+
         ref: str
         client_ref: str
         user_ref: str
         reached: bool
 
     class RecordCompleted(LedgerAggregate.Event):
+        amendable = frozenset({"hmis_record_ref"})
+
         record: FollowUpRecord
         hmis_record_ref: str | None = None
 

@@ -16,13 +16,15 @@ class CoC(LedgerAggregate):
     kind = "coc"
 
     class Registered(LedgerAggregate.Created):
-        fixed_fields = frozenset({"code", "process"})
+        amendable = frozenset({"name"})
 
         code: str
         name: str
         process: Process
 
     class RegionAdded(LedgerAggregate.Event):
+        amendable = frozenset({"name", "counties"})
+
         region: str
         name: str
         counties: list[str] = Field(default_factory=list)
@@ -31,6 +33,8 @@ class CoC(LedgerAggregate):
         agency_ref: str
 
     class HmisLeadDesignated(LedgerAggregate.Event):
+        amendable = frozenset({"organisation"})
+
         organisation: str
 
     class RegionalCeLeadAssigned(LedgerAggregate.Event):
@@ -99,6 +103,8 @@ class Agency(LedgerAggregate):
     kind = "agency"
 
     class Registered(LedgerAggregate.Created):
+        amendable = frozenset({"name"})
+
         ref: str
         name: str
         hmis_participating: bool
@@ -113,12 +119,16 @@ class Agency(LedgerAggregate):
         roles: list[OrgCesRole]
 
     class ProgramSetUp(LedgerAggregate.Event):
+        amendable = frozenset({"name"})
+
         program_ref: str
         program_type: ProgramType
         name: str
         change: str  # "created" or "modified"
 
     class ProgramSetUpConfirmed(LedgerAggregate.Event):
+        amendable = frozenset({"confirmed_by"})
+
         confirmed_by: str
 
     class ContactDesignated(LedgerAggregate.Event):
@@ -126,9 +136,13 @@ class Agency(LedgerAggregate):
         user_ref: str
 
     class StaffMemberJoined(LedgerAggregate.Event):
+        retractable = False
+
         user_ref: str
 
     class StaffMemberLeft(LedgerAggregate.Event):
+        retractable = False
+
         user_ref: str
 
     @classmethod

@@ -9,6 +9,8 @@ from pydantic import StringConstraints
 
 CocCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[0-9]{3}$")]
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+# An agreement's ref joins its kind, agency and region or partner ("ce-mou.AG-1.R4").
+AgreementRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]

@@ -109,3 +109,26 @@ async def test_an_unavailable_store_on_write_is_a_503_problem(
 
         await problem(response, 503, "store_unavailable")
     assert ledger.head() == 0
+
+
+async def test_the_production_log_pipeline_prints_no_personal_data(
+    client: Client, post: Post, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ledger.logging import configure_logging
+
+    configure_logging(Settings(log_format="json", load_demo_data=False))
+    try:
+        await post("register-coc", MO)
+        await post("register-agency", {"coc": "MO-606", "agency_ref": "AG1", "agency_name": "A"})
+        response = await post("register-end-user", PERSON)
+        await client.get("/v1/cocs/MO-606/entities/user/u1/history")
+        structlog.get_logger("api").info("probe", email="robin@robin.example")
+    finally:
+        structlog.reset_defaults()
+
+    printed = capsys.readouterr().err
+    assert response.status == 201
+    assert printed.count('"event":"request"') == 4
+    assert '"email":"[redacted]"' in printed
+    for secret in ("Robin", "robin.example", ACTOR):
+        assert secret not in printed

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
 
 from commands.base import Command
 from commands.runtime import UnitOfWork
@@ -161,3 +163,19 @@ def designate_agency_contact(cmd: DesignateAgencyContact, uow: UnitOfWork) -> Ag
         )
     agency.designate_contact(cmd.role, cmd.user_ref, uow.meta)
     return agency
+
+
+class AdoptPolicy(Command):
+    """Adopt a version of the CoC's policy pack; it applies from its own effective date."""
+
+    name = "adopt-policy"
+    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+
+
+def adopt_policy(cmd: AdoptPolicy, uow: UnitOfWork) -> CoC:
+    loaded = uow.ledger.packs.get(cmd.coc, cmd.version)
+    coc = uow.coc()
+    coc.adopt_policy(
+        loaded.pack.version, loaded.pack.effective_from, loaded.sha256, loaded.pack.title, uow.meta
+    )
+    return coc

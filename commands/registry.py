@@ -39,6 +39,7 @@ def _specs() -> dict[str, CommandSpec]:
         (organisations.SetUpProgram, organisations.set_up_program),
         (organisations.ConfirmProgramSetUp, organisations.confirm_program_setup),
         (organisations.DesignateAgencyContact, organisations.designate_agency_contact),
+        (organisations.AdoptPolicy, organisations.adopt_policy),
         (agreements.DraftAgreement, agreements.draft_agreement),
         (agreements.SignAgreement, agreements.sign_agreement),
         (agreements.ReviseAgreement, agreements.revise_agreement),

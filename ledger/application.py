@@ -26,6 +26,7 @@ from ledger.domain.vocabulary import Process
 from ledger.errors import ConcurrencyConflict, NotFound
 from ledger.ids import entity_id
 from ledger.mapper import OrjsonTranscoder, PydanticMapper
+from ledger.policy.store import BUNDLED_PACKS, PackStore
 from ledger.positions import PositionIndex, position_index
 from ledger.settings import Settings
 
@@ -55,6 +56,7 @@ class Ledger(Application[UUID]):
         super().__init__(env=settings.eventsourcing_env())
         self.positions: PositionIndex = position_index(self.recorder)
         self._tenant_processes: dict[str, Process] = {}
+        self.packs = PackStore(settings.policy_dir or BUNDLED_PACKS)
         # SQLite takes one writer at a time anyway; running a process's commands one at a
         # time keeps its non-refreshing entity cache exact (no read can put back an old copy
         # while another thread writes). PostgreSQL caches re-read every entity they return.

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
         "unset means the SQLite file at sqlite_path",
     )
     sqlite_path: Path = Field(default=Path("var/ledger.sqlite3"))
+    policy_dir: Path | None = Field(
+        default=None,
+        description="policy pack files <dir>/<CoC>/<version>.toml; unset: the "
+        "packs bundled with CoC Ledger",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     clock_skew_seconds: int = Field(default=300, ge=0, le=3600)

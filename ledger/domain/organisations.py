@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field
 
 from ledger.domain.base import EventMeta, LedgerAggregate
@@ -36,6 +38,14 @@ class CoC(LedgerAggregate):
         amendable = frozenset({"organisation"})
 
         organisation: str
+
+    class PolicyAdopted(LedgerAggregate.Event):
+        """A version of the CoC's policy pack applies from ``effective_from`` (by its hash)."""
+
+        version: str
+        effective_from: date
+        content_sha256: str
+        title: str
 
     class RegionalCeLeadAssigned(LedgerAggregate.Event):
         region: str
@@ -76,6 +86,30 @@ class CoC(LedgerAggregate):
             if fact.region == region:
                 lead = fact.agency_ref
         return lead
+
+    def adoptions(self) -> list[CoC.PolicyAdopted]:
+        return list(self.facts(CoC.PolicyAdopted))
+
+    def policy_in_force(self, on: date) -> CoC.PolicyAdopted | None:
+        """The adopted version with the latest ``effective_from`` not after ``on``."""
+        candidates = [a for a in self.facts(CoC.PolicyAdopted) if a.effective_from <= on]
+        return max(candidates, key=lambda a: a.effective_from, default=None)
+
+    def adopt_policy(
+        self, version: str, effective_from: date, content_sha256: str, title: str, meta: EventMeta
+    ) -> None:
+        if any(a.version == version for a in self.adoptions()):
+            raise RuleViolation(
+                "policy/adopt-version-once", f"policy version {version!r} is already adopted"
+            )
+        self.trigger_event(
+            self.PolicyAdopted,
+            version=version,
+            effective_from=effective_from,
+            content_sha256=content_sha256,
+            title=title,
+            **meta.fields(),
+        )
 
     def add_region(self, region: str, name: str, counties: list[str], meta: EventMeta) -> None:
         if region in self.regions():

@@ -1,0 +1,544 @@
+"""The compliance engine: a pure function of (facts, policy version, as-of time).
+
+``evaluate_user`` reads one user's corrected facts and their agency's agreements as they stood
+at ``as_of`` (effective time), and returns a state per clause with evidence and reasons, the
+overall state, the highest appropriate access, findings, and the next moment at which the
+answer changes by itself. Nothing here reads a store or a clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from ledger.domain.agreements import Agreement
+from ledger.domain.base import LedgerEvent
+from ledger.domain.end_users import EndUser
+from ledger.domain.organisations import Agency
+from ledger.domain.vocabulary import AgreementKind, ProctoredOutcome
+from ledger.policy.calendar import add_business_days
+from ledger.policy.model import (
+    FormClause,
+    GateClause,
+    MilestoneClause,
+    PolicyPack,
+    Role,
+    TrainingClause,
+    Validity,
+)
+from ledger.policy.store import LoadedPack
+from projections.compliance.results import (
+    Access,
+    ClauseStatus,
+    Evaluation,
+    Evidence,
+    Finding,
+    Overall,
+    PolicyRef,
+    State,
+)
+
+AnyClause = TrainingClause | FormClause | MilestoneClause | GateClause
+DEADLINE_PROVISIONING = "deadline:provisioning"
+INACTIVITY = "inactivity:ladder"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """The user's agency and its agreements (all revisions; the engine reads them as of)."""
+
+    agency: Agency | None
+    agreements: tuple[Agreement, ...] = ()
+
+
+class CompiledPack:
+    """A pack with its clauses in prerequisite order and its roles indexed."""
+
+    def __init__(self, loaded: LoadedPack) -> None:
+        self.pack: PolicyPack = loaded.pack
+        self.sha256 = loaded.sha256
+        by_id = {c.id: c for c in self.pack.clauses}
+        order: list[AnyClause] = []
+        seen: set[str] = set()
+
+        def place(clause: AnyClause) -> None:
+            if clause.id in seen:
+                return
+            seen.add(clause.id)
+            for before in clause.after:
+                place(by_id[before])
+            order.append(clause)
+
+        for clause in self.pack.clauses:
+            place(clause)
+        self.order = order
+        self.roles = {r.id: r for r in self.pack.roles}
+
+    def roles_granting(self, hmis_role: str) -> list[Role]:
+        return [r for r in self.pack.roles if hmis_role in (r.hmis_role, r.id)]
+
+    def ref(self, what_if: bool = False) -> PolicyRef:
+        return PolicyRef(self.pack.coc, self.pack.version, self.sha256, what_if)
+
+
+def at_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def valid_until(validity: Validity | None, completed: datetime) -> datetime | None:
+    """When a completion stops counting (None: never)."""
+    if validity is None:
+        return None
+    if validity.rolling_days is not None:
+        return completed + timedelta(days=validity.rolling_days)
+    if validity.rolling_months is not None:
+        return add_months(completed, validity.rolling_months)
+    window = validity.annual_window
+    assert window is not None
+    (sm, sd), (em, ed) = (map(int, window.start.split("-")), map(int, window.end.split("-")))
+    day = completed.date()
+    for year in (day.year, day.year + 1):
+        start = date(year, sm, sd)
+        if start > day:
+            end = date(year + (1 if (em, ed) < (sm, sd) else 0), em, ed)
+            return at_midnight(end + timedelta(days=1))
+    raise AssertionError("a window starts within two years")  # pragma: no cover
+
+
+class UserView:
+    """The user's facts that were true at ``as_of``, indexed for the clauses."""
+
+    def __init__(self, user: EndUser, as_of: datetime) -> None:
+        self.completions: dict[str, list[EndUser.CourseCompleted]] = {}
+        self.forms: dict[str, list[EndUser.FormSigned]] = {}
+        self.milestones: dict[str, LedgerEvent] = {}
+        self.role_requests: list[str] = []
+        self.credentials: LedgerEvent | None = None
+        self.overrides: list[EndUser.CredentialsIssued] = []
+        self.last_active: datetime | None = None
+        proctored: EndUser.ProctoredSessionRecorded | None = None
+        fact: LedgerEvent
+        for fact in user.facts():
+            if fact.effective_at > as_of:
+                continue
+            if isinstance(fact, EndUser.CourseCompleted):
+                self.completions.setdefault(fact.course_code, []).append(fact)
+            elif isinstance(fact, EndUser.FormSigned):
+                self.forms.setdefault(fact.form, []).append(fact)
+            elif isinstance(fact, EndUser.TrainingRequested):
+                self.milestones.setdefault("training-requested", fact)
+            elif isinstance(fact, EndUser.AccessRequestApproved):
+                self.milestones.setdefault("access-request-approved", fact)
+            elif isinstance(fact, EndUser.ProctoredSessionRecorded):
+                proctored = fact
+            elif isinstance(fact, EndUser.RoleRequested):
+                self.role_requests.append(fact.role)
+                self.milestones.setdefault("role-requested", fact)
+            elif isinstance(fact, EndUser.CredentialsIssued | EndUser.CredentialsReactivated):
+                self.credentials = fact
+                self._active(fact.effective_at)
+                if isinstance(fact, EndUser.CredentialsIssued) and fact.override_reason:
+                    self.overrides.append(fact)
+            elif isinstance(fact, EndUser.CredentialsSuspended | EndUser.CredentialsRevoked):
+                self.credentials = None
+            elif isinstance(fact, EndUser.LoginActivitySummarised) and fact.last_login_at:
+                self._active(fact.last_login_at)
+        if proctored is not None and proctored.outcome is ProctoredOutcome.PASSED:
+            self.milestones["proctored-passed"] = proctored
+
+    def _active(self, moment: datetime) -> None:
+        if self.last_active is None or moment > self.last_active:
+            self.last_active = moment
+
+
+def agreement_executed(agreement: Agreement, as_of: datetime) -> LedgerEvent | None:
+    """The signature that completed the agreement's current revision by ``as_of``, if any."""
+    signed: dict[str, LedgerEvent] = {}
+    for fact in agreement.facts(Agreement.Signed, Agreement.Revised, Agreement.Voided):
+        if fact.effective_at > as_of:
+            continue
+        if isinstance(fact, Agreement.Revised | Agreement.Voided):
+            signed = {}
+            if isinstance(fact, Agreement.Voided):
+                signed["voided"] = fact
+        elif isinstance(fact, Agreement.Signed):
+            signed[fact.party] = fact
+    if "voided" in signed or any(p not in signed for p in agreement.drafted.parties):
+        return None
+    return max(signed.values(), key=lambda e: e.effective_at)
+
+
+class Evaluator:
+    """One evaluation; its methods are the clause kinds."""
+
+    def __init__(
+        self, user: EndUser, org: Organisation, compiled: CompiledPack, as_of: datetime
+    ) -> None:
+        self.user = user
+        self.org = org
+        self.compiled = compiled
+        self.as_of = as_of
+        self.view = UserView(user, as_of)
+        self.results: dict[str, ClauseStatus] = {}
+
+    def run(self, clause_ids: set[str]) -> list[ClauseStatus]:
+        for clause in self.compiled.order:
+            if clause.id in clause_ids or self._needed_before(clause.id, clause_ids):
+                self.results[clause.id] = self.evaluate(clause)
+        return [self.results[c.id] for c in self.compiled.order if c.id in clause_ids]
+
+    def _needed_before(self, clause_id: str, wanted: set[str]) -> bool:
+        pack = self.compiled.pack
+        return any(clause_id in pack.clause(w).after for w in wanted)
+
+    def evaluate(self, clause: AnyClause) -> ClauseStatus:
+        if isinstance(clause, GateClause):
+            return self.gate(clause)
+        if isinstance(clause, TrainingClause):
+            found = self.training_evidence(clause)
+            status = self.prerequisites(clause, found)
+            if status is not None:
+                return status
+            assert found is not None
+            until = valid_until(clause.validity, found.effective_at)
+            evidence = (
+                Evidence(found.event_id, found.effective_at, f"completed {found.course_code}"),
+            )
+            if until is not None and self.as_of >= until:
+                return ClauseStatus(
+                    clause.id,
+                    State.EXPIRED,
+                    f"{clause.title} expired on {until.date()}; complete it again",
+                    evidence,
+                    expired_since=until,
+                )
+            return ClauseStatus(
+                clause.id, State.SATISFIED, clause.title, evidence, valid_until=until
+            )
+        if isinstance(clause, FormClause):
+            return self.form(clause)
+        return self.milestone(clause)
+
+    def training_evidence(self, clause: TrainingClause) -> EndUser.CourseCompleted | None:
+        best: EndUser.CourseCompleted | None = None
+        for course in clause.courses:
+            for done in self.view.completions.get(course, ()):
+                if clause.min_score is not None and (done.score or 0) < clause.min_score:
+                    continue
+                if best is None or done.effective_at > best.effective_at:
+                    best = done
+        return best
+
+    def prerequisites(self, clause: AnyClause, found: LedgerEvent | None) -> ClauseStatus | None:
+        """A missing or out-of-order status, or None when the clause may count its evidence."""
+        if found is None:
+            what = (
+                f"complete one of {', '.join(clause.courses)}"
+                if isinstance(clause, TrainingClause)
+                else clause.title
+            )
+            waits = [p for p in clause.after if self.results[p].state is not State.SATISFIED]
+            suffix = f" (after {', '.join(waits)})" if waits else ""
+            return ClauseStatus(clause.id, State.MISSING, f"missing: {what}{suffix}")
+        for before in clause.after:
+            prior = self.results[before]
+            if prior.state is not State.SATISFIED:
+                return ClauseStatus(
+                    clause.id, State.MISSING, f"{clause.title} needs {before} first ({prior.state})"
+                )
+            if prior.evidence and prior.evidence[0].effective_at > found.effective_at:
+                return ClauseStatus(
+                    clause.id,
+                    State.MISSING,
+                    f"out of order: {clause.title} on {found.effective_at.date()} came before "
+                    f"{before} on {prior.evidence[0].effective_at.date()}; do it again after",
+                    (Evidence(found.event_id, found.effective_at, "too early"),),
+                )
+        return None
+
+    def form(self, clause: FormClause) -> ClauseStatus:
+        signed = self.view.forms.get(clause.form, [])
+        current = next((f for f in reversed(signed) if f.revision == clause.revision), None)
+        status = self.prerequisites(clause, current) if current is not None else None
+        if status is not None:
+            return status
+        if current is not None:
+            return ClauseStatus(
+                clause.id,
+                State.SATISFIED,
+                clause.title,
+                (
+                    Evidence(
+                        current.event_id,
+                        current.effective_at,
+                        f"signed {clause.form} revision {clause.revision}",
+                    ),
+                ),
+            )
+        if signed:
+            since = at_midnight(self.compiled.pack.effective_from)
+            return ClauseStatus(
+                clause.id,
+                State.EXPIRED,
+                f"signed revision {signed[-1].revision} of {clause.form}; revision "
+                f"{clause.revision} requires signing again",
+                expired_since=since,
+            )
+        return ClauseStatus(
+            clause.id, State.MISSING, f"missing: sign {clause.form} revision {clause.revision}"
+        )
+
+    def milestone(self, clause: MilestoneClause) -> ClauseStatus:
+        found = self.view.milestones.get(clause.milestone)
+        status = self.prerequisites(clause, found)
+        if status is not None:
+            return status
+        assert found is not None
+        return ClauseStatus(
+            clause.id,
+            State.SATISFIED,
+            clause.title,
+            (Evidence(found.event_id, found.effective_at, clause.milestone),),
+        )
+
+    def gate(self, clause: GateClause) -> ClauseStatus:
+        agency = self.org.agency
+        if agency is None:
+            return ClauseStatus(
+                clause.id, State.BLOCKED, "the user belongs to no agency", blocked_by=(clause.id,)
+            )
+        if clause.gate == "program-setup-confirmed":
+            confirmed: LedgerEvent | None = None
+            for fact in agency.facts(Agency.ProgramSetUp, Agency.ProgramSetUpConfirmed):
+                if fact.effective_at <= self.as_of:
+                    confirmed = fact if isinstance(fact, Agency.ProgramSetUpConfirmed) else None
+            if confirmed is None:
+                return ClauseStatus(
+                    clause.id,
+                    State.BLOCKED,
+                    f"agency {agency.ref}: program set-up not confirmed",
+                    blocked_by=(clause.id,),
+                )
+            return ClauseStatus(
+                clause.id,
+                State.SATISFIED,
+                clause.title,
+                (Evidence(confirmed.event_id, confirmed.effective_at, "program set-up confirmed"),),
+            )
+        kind = clause.agreement_kind
+        mine = [a for a in self.org.agreements if a.drafted.agreement_kind == kind]
+        if kind is AgreementKind.CE_MOU:
+            regions = sorted(self.regions_as_of(agency))
+            if not regions:
+                return ClauseStatus(
+                    clause.id,
+                    State.BLOCKED,
+                    f"agency {agency.ref} is active in no region",
+                    blocked_by=(clause.id,),
+                )
+            evidence = []
+            for region in regions:
+                done = next(
+                    (
+                        e
+                        for a in mine
+                        if a.drafted.region == region
+                        if (e := agreement_executed(a, self.as_of))
+                    ),
+                    None,
+                )
+                if done is None:
+                    return ClauseStatus(
+                        clause.id,
+                        State.BLOCKED,
+                        f"agency {agency.ref} has no fully executed CE MOU for region {region}",
+                        blocked_by=(clause.id,),
+                    )
+                evidence.append(
+                    Evidence(done.event_id, done.effective_at, f"CE MOU region {region} executed")
+                )
+            return ClauseStatus(clause.id, State.SATISFIED, clause.title, tuple(evidence))
+        done = next((e for a in mine if (e := agreement_executed(a, self.as_of))), None)
+        if done is None:
+            return ClauseStatus(
+                clause.id,
+                State.BLOCKED,
+                f"agency {agency.ref} has no fully executed {kind}",
+                blocked_by=(clause.id,),
+            )
+        return ClauseStatus(
+            clause.id,
+            State.SATISFIED,
+            clause.title,
+            (Evidence(done.event_id, done.effective_at, f"{kind} executed"),),
+        )
+
+    def regions_as_of(self, agency: Agency) -> set[str]:
+        regions: set[str] = set()
+        for fact in agency.facts(Agency.RegionJoined, Agency.RegionLeft):
+            if fact.effective_at > self.as_of:
+                continue
+            if isinstance(fact, Agency.RegionJoined):
+                regions.add(fact.region)
+            elif isinstance(fact, Agency.RegionLeft):
+                regions.discard(fact.region)
+        return regions
+
+
+def evaluate_user(
+    user: EndUser,
+    org: Organisation,
+    compiled: CompiledPack,
+    as_of: datetime,
+    *,
+    roles: Sequence[str] | None = None,
+    what_if: bool = False,
+    next_policy_from: date | None = None,
+) -> Evaluation:
+    """Evaluate ``user`` under ``compiled`` at ``as_of``; ``roles`` defaults to the user roles
+    the user requested (ids of the pack's roles)."""
+    pack = compiled.pack
+    ev = Evaluator(user, org, compiled, as_of)
+    wanted = list(roles) if roles is not None else ev.view.role_requests
+    known_roles = [compiled.roles[r] for r in dict.fromkeys(wanted) if r in compiled.roles]
+    clause_ids = set(pack.base).union(*(r.requires for r in known_roles))
+    statuses = ev.run(clause_ids)
+    unknown = [r for r in dict.fromkeys(wanted) if r not in compiled.roles]
+    statuses.extend(
+        ClauseStatus(
+            f"role:{r}", State.MISSING, f"role {r!r} is not defined in policy {pack.version}"
+        )
+        for r in unknown
+    )
+    access = highest_access(known_roles, ev.results)
+    if known_roles and pack.deadlines.provisioning_business_days:
+        statuses.append(provisioning(ev, statuses, pack.deadlines.provisioning_business_days))
+    if pack.inactivity and ev.view.last_active is not None:
+        statuses.append(inactivity(ev))
+    overall = overall_of(statuses)
+    findings = [
+        Finding(
+            "override",
+            f"credentials issued despite missing "
+            f"{', '.join(o.missing_at_issue) or 'nothing'}: {o.override_reason}",
+            o.event_id,
+        )
+        for o in ev.view.overrides
+    ]
+    if ev.view.credentials is not None and overall in (Overall.NON_COMPLIANT, Overall.BLOCKED):
+        findings.append(
+            Finding(
+                "credentials-while-not-compliant",
+                f"live credentials while {overall}",
+                ev.view.credentials.event_id,
+            )
+        )
+    return Evaluation(
+        subject=user.ref,
+        as_of=as_of,
+        policy=compiled.ref(what_if),
+        roles=tuple(r.id for r in known_roles) + tuple(unknown),
+        overall=overall,
+        clauses=tuple(statuses),
+        access=access,
+        next_change=next_change(statuses, as_of, next_policy_from),
+        findings=tuple(findings),
+    )
+
+
+def highest_access(roles: Iterable[Role], results: dict[str, ClauseStatus]) -> Access | None:
+    """Of the roles whose clauses are all satisfied, the one with the most access."""
+    granted = [r for r in roles if all(results[c].state is State.SATISFIED for c in r.requires)]
+    if not granted:
+        return None
+    best = max(granted, key=lambda r: r.rank)
+    return Access(best.id, best.hmis_role, tuple(best.permissions))
+
+
+def provisioning(ev: Evaluator, statuses: list[ClauseStatus], days: int) -> ClauseStatus:
+    """Access follows within ``days`` business days of the last training or form."""
+    if ev.view.credentials is not None:
+        issued = ev.view.credentials
+        return ClauseStatus(
+            DEADLINE_PROVISIONING,
+            State.SATISFIED,
+            "credentials issued",
+            (Evidence(issued.event_id, issued.effective_at, "credentials"),),
+        )
+    if any(s.state is not State.SATISFIED for s in statuses):
+        return ClauseStatus(
+            DEADLINE_PROVISIONING, State.SATISFIED, "no deadline yet: the user is not eligible"
+        )
+    ready = max((e.effective_at for s in statuses for e in s.evidence), default=ev.as_of)
+    deadline = add_business_days(ready.date(), days)
+    state = State.OVERDUE if ev.as_of.date() > deadline else State.PENDING
+    return ClauseStatus(
+        DEADLINE_PROVISIONING,
+        state,
+        f"access due within {days} business days of {ready.date()}",
+        deadline=deadline,
+    )
+
+
+def inactivity(ev: Evaluator) -> ClauseStatus:
+    """Where the user stands on the inactivity ladder since their last activity."""
+    assert ev.view.last_active is not None
+    last = ev.view.last_active
+    reached = None
+    following = None
+    for rung in ev.compiled.pack.inactivity:
+        if ev.as_of >= last + timedelta(days=rung.after_days):
+            reached = rung
+        elif following is None:
+            following = rung
+    next_at = None if following is None else last + timedelta(days=following.after_days)
+    if reached is None:
+        return ClauseStatus(
+            INACTIVITY, State.SATISFIED, f"last active {last.date()}", valid_until=next_at
+        )
+    since = last + timedelta(days=reached.after_days)
+    reason = f"inactive since {last.date()}: {reached.action} (from {since.date()})"
+    if reached.action == "warn":
+        return ClauseStatus(
+            INACTIVITY,
+            State.PENDING,
+            reason,
+            valid_until=next_at,
+            deadline=None if next_at is None else next_at.date(),
+        )
+    return ClauseStatus(INACTIVITY, State.EXPIRED, reason, expired_since=since, valid_until=next_at)
+
+
+def overall_of(statuses: Iterable[ClauseStatus]) -> Overall:
+    states = {s.state for s in statuses}
+    if State.BLOCKED in states:
+        return Overall.BLOCKED
+    if states & {State.MISSING, State.EXPIRED, State.OVERDUE}:
+        return Overall.NON_COMPLIANT
+    if State.PENDING in states:
+        return Overall.PENDING
+    return Overall.COMPLIANT
+
+
+def next_change(
+    statuses: Iterable[ClauseStatus], as_of: datetime, next_policy_from: date | None
+) -> datetime | None:
+    """The earliest moment after ``as_of`` at which some clause changes state by itself."""
+    moments = [s.valid_until for s in statuses if s.valid_until and s.valid_until > as_of]
+    moments += [
+        at_midnight(s.deadline + timedelta(days=1))
+        for s in statuses
+        if s.deadline and s.state is State.PENDING
+    ]
+    if next_policy_from is not None and at_midnight(next_policy_from) > as_of:
+        moments.append(at_midnight(next_policy_from))
+    return min(moments, default=None)

@@ -189,6 +189,8 @@ class Evaluator:
         self.as_of = as_of
         self.view = UserView(user, as_of)
         self.results: dict[str, ClauseStatus] = {}
+        # the earliest evidence of each clause: what ordering ("after") is checked against
+        self.first_done: dict[str, datetime] = {}
 
     def run(self, clause_ids: set[str]) -> list[ClauseStatus]:
         for clause in self.compiled.order:
@@ -229,13 +231,19 @@ class Evaluator:
         return self.milestone(clause)
 
     def training_evidence(self, clause: TrainingClause) -> EndUser.CourseCompleted | None:
+        """The latest qualifying completion (and note the earliest, for ordering)."""
         best: EndUser.CourseCompleted | None = None
+        first: datetime | None = None
         for course in clause.courses:
             for done in self.view.completions.get(course, ()):
                 if clause.min_score is not None and (done.score or 0) < clause.min_score:
                     continue
                 if best is None or done.effective_at > best.effective_at:
                     best = done
+                if first is None or done.effective_at < first:
+                    first = done.effective_at
+        if first is not None:
+            self.first_done[clause.id] = first
         return best
 
     def prerequisites(self, clause: AnyClause, found: LedgerEvent | None) -> ClauseStatus | None:
@@ -250,17 +258,17 @@ class Evaluator:
             suffix = f" (after {', '.join(waits)})" if waits else ""
             return ClauseStatus(clause.id, State.MISSING, f"missing: {what}{suffix}")
         for before in clause.after:
-            prior = self.results[before]
-            if prior.state is not State.SATISFIED:
+            first = self.first_done.get(before)
+            if first is None:
                 return ClauseStatus(
-                    clause.id, State.MISSING, f"{clause.title} needs {before} first ({prior.state})"
+                    clause.id, State.MISSING, f"{clause.title} needs {before} first"
                 )
-            if prior.evidence and prior.evidence[0].effective_at > found.effective_at:
+            if first > found.effective_at:
                 return ClauseStatus(
                     clause.id,
                     State.MISSING,
                     f"out of order: {clause.title} on {found.effective_at.date()} came before "
-                    f"{before} on {prior.evidence[0].effective_at.date()}; do it again after",
+                    f"{before} on {first.date()}; do it again after",
                     (Evidence(found.event_id, found.effective_at, "too early"),),
                 )
         return None
@@ -268,6 +276,10 @@ class Evaluator:
     def form(self, clause: FormClause) -> ClauseStatus:
         signed = self.view.forms.get(clause.form, [])
         current = next((f for f in reversed(signed) if f.revision == clause.revision), None)
+        if current is not None:
+            self.first_done[clause.id] = min(
+                f.effective_at for f in signed if f.revision == clause.revision
+            )
         status = self.prerequisites(clause, current) if current is not None else None
         if status is not None:
             return status
@@ -299,6 +311,8 @@ class Evaluator:
 
     def milestone(self, clause: MilestoneClause) -> ClauseStatus:
         found = self.view.milestones.get(clause.milestone)
+        if found is not None:
+            self.first_done[clause.id] = found.effective_at
         status = self.prerequisites(clause, found)
         if status is not None:
             return status
@@ -419,9 +433,10 @@ def evaluate_user(
         )
         for r in unknown
     )
-    access = highest_access(known_roles, ev.results)
-    if known_roles and pack.deadlines.provisioning_business_days:
-        statuses.append(provisioning(ev, statuses, pack.deadlines.provisioning_business_days))
+    access = highest_access(known_roles, ev.results, pack.base)
+    days = pack.deadlines.provisioning_business_days
+    if known_roles and days and all(s.state is State.SATISFIED for s in statuses):
+        statuses.append(provisioning(ev, statuses, days))
     if pack.inactivity and ev.view.last_active is not None:
         statuses.append(inactivity(ev))
     overall = overall_of(statuses)
@@ -455,8 +470,13 @@ def evaluate_user(
     )
 
 
-def highest_access(roles: Iterable[Role], results: dict[str, ClauseStatus]) -> Access | None:
-    """Of the roles whose clauses are all satisfied, the one with the most access."""
+def highest_access(
+    roles: Iterable[Role], results: dict[str, ClauseStatus], base: Iterable[str]
+) -> Access | None:
+    """Of the roles whose clauses (and the base clauses) are all satisfied, the one with the
+    most access: a user with several roles gets the highest appropriate access."""
+    if any(results[c].state is not State.SATISFIED for c in base):
+        return None
     granted = [r for r in roles if all(results[c].state is State.SATISFIED for c in r.requires)]
     if not granted:
         return None
@@ -473,10 +493,6 @@ def provisioning(ev: Evaluator, statuses: list[ClauseStatus], days: int) -> Clau
             State.SATISFIED,
             "credentials issued",
             (Evidence(issued.event_id, issued.effective_at, "credentials"),),
-        )
-    if any(s.state is not State.SATISFIED for s in statuses):
-        return ClauseStatus(
-            DEADLINE_PROVISIONING, State.SATISFIED, "no deadline yet: the user is not eligible"
         )
     ready = max((e.effective_at for s in statuses for e in s.evidence), default=ev.as_of)
     deadline = add_business_days(ready.date(), days)

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from api.command_routes import command_routes
+from api.compliance_routes import compliance_routes
 from api.health import health_routes
 from api.history_routes import history_routes
-from api.keys import LEDGER, SETTINGS
+from api.keys import COMPLIANCE, LEDGER, SETTINGS
 from api.middleware import request_context
 from ledger.application import Ledger
 from ledger.settings import Settings
+from projections.compliance.service import ComplianceService
 
 
 def _own_ledger(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -22,6 +24,7 @@ def _own_ledger(settings: Settings) -> Callable[[web.Application], AsyncIterator
     async def ledger_context(app: web.Application) -> AsyncIterator[None]:
         ledger = await asyncio.to_thread(Ledger, settings)
         app[LEDGER] = ledger
+        app[COMPLIANCE] = ComplianceService(ledger)
         try:
             yield
         finally:
@@ -39,5 +42,6 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         app.cleanup_ctx.append(_own_ledger(settings))
     else:
         app[LEDGER] = ledger
-    app.add_routes(health_routes() + command_routes() + history_routes())
+        app[COMPLIANCE] = ComplianceService(ledger)
+    app.add_routes(health_routes() + command_routes() + history_routes() + compliance_routes())
     return app

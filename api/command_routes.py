@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from api.keys import LEDGER, REQUEST_ID
+from api.keys import COMPLIANCE, LEDGER, REQUEST_ID
 from api.problems import ApiProblem, validation_problem
 from api.responses import JSON, dumps, json_response
 from commands.base import Caller, Command
@@ -83,7 +83,9 @@ def _handler(spec: CommandSpec) -> Handler:
         actor = actor_of(request)
         command = parse_command(spec.model, await request.read(), _header_key(request))
         caller = Caller(actor=actor, source=Source.API, request_id=request[REQUEST_ID])
-        receipt = await asyncio.to_thread(run, request.app[LEDGER], command, caller)
+        receipt = await asyncio.to_thread(
+            run, request.app[LEDGER], command, caller, request.app[COMPLIANCE]
+        )
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
         return json_response(
             receipt, status=200 if receipt.replayed else 201, headers={"Location": location}

@@ -179,3 +179,16 @@ def adopt_policy(cmd: AdoptPolicy, uow: UnitOfWork) -> CoC:
         loaded.pack.version, loaded.pack.effective_from, loaded.sha256, loaded.pack.title, uow.meta
     )
     return coc
+
+
+class GrantTrainingCredits(Command):
+    name = "grant-training-credits"
+    agency_ref: Ref
+    credits: int = Field(ge=1, le=1000)
+    reason: Text
+
+
+def grant_training_credits(cmd: GrantTrainingCredits, uow: UnitOfWork) -> Agency:
+    agency = uow.get(Agency, cmd.agency_ref)
+    agency.grant_training_credits(cmd.credits, cmd.reason, uow.meta)
+    return agency

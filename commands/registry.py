@@ -40,6 +40,7 @@ def _specs() -> dict[str, CommandSpec]:
         (organisations.ConfirmProgramSetUp, organisations.confirm_program_setup),
         (organisations.DesignateAgencyContact, organisations.designate_agency_contact),
         (organisations.AdoptPolicy, organisations.adopt_policy),
+        (organisations.GrantTrainingCredits, organisations.grant_training_credits),
         (agreements.DraftAgreement, agreements.draft_agreement),
         (agreements.SignAgreement, agreements.sign_agreement),
         (agreements.ReviseAgreement, agreements.revise_agreement),

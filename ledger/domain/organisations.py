@@ -169,6 +169,14 @@ class Agency(LedgerAggregate):
         role: ContactRole
         user_ref: str
 
+    class TrainingCreditsGranted(LedgerAggregate.Event):
+        """Course credits the HMIS lead gives the agency (Chicago: 4 for member agencies)."""
+
+        amendable = frozenset({"reason"})
+
+        credits: int = Field(ge=1, le=1000)
+        reason: str
+
     class StaffMemberJoined(LedgerAggregate.Event):
         retractable = False
 
@@ -280,6 +288,11 @@ class Agency(LedgerAggregate):
 
     def designate_contact(self, role: ContactRole, user_ref: str, meta: EventMeta) -> None:
         self.trigger_event(self.ContactDesignated, role=role, user_ref=user_ref, **meta.fields())
+
+    def grant_training_credits(self, credits: int, reason: str, meta: EventMeta) -> None:
+        self.trigger_event(
+            self.TrainingCreditsGranted, credits=credits, reason=reason, **meta.fields()
+        )
 
     def add_staff(self, user_ref: str, meta: EventMeta) -> None:
         self.trigger_event(self.StaffMemberJoined, user_ref=user_ref, **meta.fields())

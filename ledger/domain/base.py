@@ -7,7 +7,7 @@ aggregate's queries read :meth:`LedgerAggregate.facts`, which applies the correc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
@@ -107,12 +107,17 @@ class LedgerAggregate(BaseAggregate[UUID]):
 
         def apply(self, aggregate: Any) -> None:
             aggregate._facts.append(self)
+            aggregate._by_type.setdefault(type(self), []).append(self)
+            if self.effective_at > aggregate.latest_effective:
+                aggregate.latest_effective = self.effective_at
 
     class Created(Event, CanInitAggregate[UUID]):
         originator_topic: str
 
         def apply(self, aggregate: Any) -> None:
             aggregate._facts = []
+            aggregate._by_type = {}
+            aggregate.latest_effective = self.effective_at
             aggregate._corrections = {}
             aggregate.coc = self.coc
             super().apply(aggregate)
@@ -140,6 +145,8 @@ class LedgerAggregate(BaseAggregate[UUID]):
 
     if TYPE_CHECKING:  # set by Created.apply; not dataclass fields of the aggregate
         _facts: list[LedgerEvent]
+        _by_type: dict[type[LedgerEvent], list[LedgerEvent]]
+        latest_effective: datetime  # the latest effective time of any fact
         _corrections: dict[UUID, list[LedgerEvent]]
         coc: str
 
@@ -149,6 +156,7 @@ class LedgerAggregate(BaseAggregate[UUID]):
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._facts = list(self._facts)
+        clone._by_type = {k: list(v) for k, v in self._by_type.items()}
         clone._corrections = {k: list(v) for k, v in self._corrections.items()}
         clone.__dict__["_pending_events"] = list(self.pending_events)
         return clone
@@ -158,14 +166,43 @@ class LedgerAggregate(BaseAggregate[UUID]):
     def facts(self, *kinds: type[E]) -> Iterator[E]:
         """Facts in recorded order (optionally only of ``kinds``), corrections applied."""
         correction_types = (LedgerAggregate.EventRetracted, LedgerAggregate.EventAmended)
+        corrections = self._corrections
         for fact in self._facts:
-            if isinstance(fact, correction_types):
-                continue
             if kinds and not isinstance(fact, kinds):
+                continue
+            if not corrections:  # the common case: nothing was ever corrected
+                yield fact  # type: ignore[misc]
+                continue
+            if isinstance(fact, correction_types):
                 continue
             corrected = self._corrected(fact)
             if corrected is not None:
                 yield corrected  # type: ignore[misc]
+
+    def facts_by_type(self) -> dict[type[LedgerEvent], list[LedgerEvent]]:
+        """Facts grouped by their exact event class, in recorded order, corrections applied
+        (the index kept as events are applied, unless something was corrected)."""
+        if not self._corrections:
+            return self._by_type
+        grouped: dict[type[LedgerEvent], list[LedgerEvent]] = {}
+        fact: LedgerEvent
+        for fact in self.facts():
+            grouped.setdefault(type(fact), []).append(fact)
+        return grouped
+
+    def may_postdate(self, moment: datetime) -> bool:
+        """Could some fact have an effective time after ``moment``? (False lets a reader of
+        "as of ``moment``" skip filtering.)"""
+        return bool(self._corrections) or self.latest_effective > moment
+
+    def all_facts(self) -> Sequence[LedgerEvent]:
+        """Every fact, corrections applied (without copying when nothing was corrected)."""
+        return self._facts if not self._corrections else list(self.facts())
+
+    @property
+    def created(self) -> LedgerEvent:
+        """The event that created the entity (its natural-key fields are never amended)."""
+        return self._facts[0]
 
     def _corrected(self, fact: LedgerEvent) -> LedgerEvent | None:
         for correction in self._corrections.get(fact.event_id, ()):

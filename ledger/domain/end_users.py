@@ -173,8 +173,8 @@ class EndUser(LedgerAggregate):
 
     @property
     def ref(self) -> str:
-        registered = self.last(EndUser.Registered)
-        assert registered is not None
+        registered = self.created
+        assert isinstance(registered, EndUser.Registered)
         return registered.ref
 
     @property

@@ -200,8 +200,8 @@ class Agency(LedgerAggregate):
 
     @property
     def ref(self) -> str:
-        registered = self.last(Agency.Registered)
-        assert registered is not None
+        registered = self.created
+        assert isinstance(registered, Agency.Registered)
         return registered.ref
 
     @property

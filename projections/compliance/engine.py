@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar, cast
 
 from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerEvent
@@ -41,16 +42,27 @@ from projections.compliance.results import (
 )
 
 AnyClause = TrainingClause | FormClause | MilestoneClause | GateClause
+F = TypeVar("F", bound=LedgerEvent)
 DEADLINE_PROVISIONING = "deadline:provisioning"
 INACTIVITY = "inactivity:ladder"
 
 
 @dataclass(frozen=True)
 class Organisation:
-    """The user's agency and its agreements (all revisions; the engine reads them as of)."""
+    """The user's agency and its agreements (all revisions; the engine reads them as of).
+    Gate results are kept per (clause, as-of): every user of an agency shares them."""
 
     agency: Agency | None
     agreements: tuple[Agreement, ...] = ()
+    gates: dict[tuple[str, datetime], ClauseStatus] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    evaluate: list[AnyClause]
+    report: list[str]
 
 
 class CompiledPack:
@@ -75,12 +87,47 @@ class CompiledPack:
             place(clause)
         self.order = order
         self.roles = {r.id: r for r in self.pack.roles}
+        self._by_id = by_id
+        self._plans: dict[tuple[str, ...], Plan] = {}
+        self._labels: dict[tuple[str, ...], str] = {}
+        self._refs = {
+            flag: PolicyRef(self.pack.coc, self.pack.version, self.sha256, flag)
+            for flag in (False, True)
+        }
+
+    def plan(self, role_ids: tuple[str, ...]) -> Plan:
+        """What to evaluate for these roles: the base and role clauses, everything they come
+        after (in prerequisite order), and which of them to report."""
+        found = self._plans.get(role_ids)
+        if found is None:
+            wanted = set(self.pack.base).union(*(self.roles[r].requires for r in role_ids))
+            closure: set[str] = set()
+            pending = list(wanted)
+            while pending:
+                clause_id = pending.pop()
+                if clause_id not in closure:
+                    closure.add(clause_id)
+                    pending.extend(self._by_id[clause_id].after)
+            found = self._plans[role_ids] = Plan(
+                [c for c in self.order if c.id in closure],
+                [c.id for c in self.order if c.id in wanted],
+            )
+        return found
 
     def roles_granting(self, hmis_role: str) -> list[Role]:
         return [r for r in self.pack.roles if hmis_role in (r.hmis_role, r.id)]
 
+    def label(self, *key: str) -> str:
+        """The evidence label of a clause's proof ("signed FORM revision R", "completed C")."""
+        text = self._labels.get(key)
+        if text is None:
+            text = self._labels[key] = (
+                f"signed {key[1]} revision {key[2]}" if len(key) == 3 else f"completed {key[1]}"
+            )
+        return text
+
     def ref(self, what_if: bool = False) -> PolicyRef:
-        return PolicyRef(self.pack.coc, self.pack.version, self.sha256, what_if)
+        return self._refs[what_if]
 
 
 def at_midnight(day: date) -> datetime:
@@ -114,8 +161,27 @@ def valid_until(validity: Validity | None, completed: datetime) -> datetime | No
     raise AssertionError("a window starts within two years")  # pragma: no cover
 
 
+_MILESTONES: dict[type[LedgerEvent], str] = {
+    EndUser.TrainingRequested: "training-requested",
+    EndUser.AccessRequestApproved: "access-request-approved",
+    EndUser.RoleRequested: "role-requested",
+}
+_GRANTING = (EndUser.CredentialsIssued, EndUser.CredentialsReactivated)
+_WITHDRAWING = (EndUser.CredentialsSuspended, EndUser.CredentialsRevoked)
+
+
 class UserView:
     """The user's facts that were true at ``as_of``, indexed for the clauses."""
+
+    __slots__ = (
+        "completions",
+        "credentials",
+        "forms",
+        "last_active",
+        "milestones",
+        "overrides",
+        "role_requests",
+    )
 
     def __init__(self, user: EndUser, as_of: datetime) -> None:
         self.completions: dict[str, list[EndUser.CourseCompleted]] = {}
@@ -126,32 +192,44 @@ class UserView:
         self.overrides: list[EndUser.CredentialsIssued] = []
         self.last_active: datetime | None = None
         proctored: EndUser.ProctoredSessionRecorded | None = None
-        fact: LedgerEvent
-        for fact in user.facts():
-            if fact.effective_at > as_of:
-                continue
-            if isinstance(fact, EndUser.CourseCompleted):
-                self.completions.setdefault(fact.course_code, []).append(fact)
-            elif isinstance(fact, EndUser.FormSigned):
-                self.forms.setdefault(fact.form, []).append(fact)
-            elif isinstance(fact, EndUser.TrainingRequested):
-                self.milestones.setdefault("training-requested", fact)
-            elif isinstance(fact, EndUser.AccessRequestApproved):
-                self.milestones.setdefault("access-request-approved", fact)
-            elif isinstance(fact, EndUser.ProctoredSessionRecorded):
-                proctored = fact
-            elif isinstance(fact, EndUser.RoleRequested):
-                self.role_requests.append(fact.role)
-                self.milestones.setdefault("role-requested", fact)
-            elif isinstance(fact, EndUser.CredentialsIssued | EndUser.CredentialsReactivated):
-                self.credentials = fact
-                self._active(fact.effective_at)
-                if isinstance(fact, EndUser.CredentialsIssued) and fact.override_reason:
-                    self.overrides.append(fact)
-            elif isinstance(fact, EndUser.CredentialsSuspended | EndUser.CredentialsRevoked):
-                self.credentials = None
-            elif isinstance(fact, EndUser.LoginActivitySummarised) and fact.last_login_at:
-                self._active(fact.last_login_at)
+        # Read only the kinds of fact the clauses use, from the aggregate's index by event
+        # class; skip the time filter when every fact is older than ``as_of``.
+        index = user.facts_by_type()
+        every = not user.may_postdate(as_of)
+
+        def upto(kind: type[F]) -> list[F]:
+            facts = cast(list[F], index.get(kind, []))
+            return facts if every else [f for f in facts if f.effective_at <= as_of]
+
+        for done in upto(EndUser.CourseCompleted):
+            self.completions.setdefault(done.course_code, []).append(done)
+        for signed in upto(EndUser.FormSigned):
+            self.forms.setdefault(signed.form, []).append(signed)
+        for kind, milestone in _MILESTONES.items():
+            found = upto(kind)
+            if found:
+                self.milestones[milestone] = found[0]
+        self.role_requests = [r.role for r in upto(EndUser.RoleRequested)]
+        sessions = upto(EndUser.ProctoredSessionRecorded)
+        proctored = sessions[-1] if sessions else None
+        changes = sorted(
+            [
+                *upto(EndUser.CredentialsIssued),
+                *upto(EndUser.CredentialsReactivated),
+                *upto(EndUser.CredentialsSuspended),
+                *upto(EndUser.CredentialsRevoked),
+            ],
+            key=lambda e: e.originator_version,
+        )
+        for change in changes:
+            self.credentials = change if isinstance(change, _GRANTING) else None
+            if isinstance(change, _GRANTING):
+                self._active(change.effective_at)
+            if isinstance(change, EndUser.CredentialsIssued) and change.override_reason:
+                self.overrides.append(change)
+        for summary in upto(EndUser.LoginActivitySummarised):
+            if summary.last_login_at is not None:
+                self._active(summary.last_login_at)
         if proctored is not None and proctored.outcome is ProctoredOutcome.PASSED:
             self.milestones["proctored-passed"] = proctored
 
@@ -174,11 +252,15 @@ def agreement_executed(agreement: Agreement, as_of: datetime) -> LedgerEvent | N
             signed[fact.party] = fact
     if "voided" in signed or any(p not in signed for p in agreement.drafted.parties):
         return None
-    return max(signed.values(), key=lambda e: e.effective_at)
+    # the last signature to take effect; of signatures effective at the same moment, the one
+    # recorded last (it completed the agreement), not the first party's
+    return max(signed.values(), key=lambda e: (e.effective_at, e.originator_version))
 
 
 class Evaluator:
     """One evaluation; its methods are the clause kinds."""
+
+    __slots__ = ("as_of", "compiled", "first_done", "org", "results", "user", "view")
 
     def __init__(
         self, user: EndUser, org: Organisation, compiled: CompiledPack, as_of: datetime
@@ -192,19 +274,19 @@ class Evaluator:
         # the earliest evidence of each clause: what ordering ("after") is checked against
         self.first_done: dict[str, datetime] = {}
 
-    def run(self, clause_ids: set[str]) -> list[ClauseStatus]:
-        for clause in self.compiled.order:
-            if clause.id in clause_ids or self._needed_before(clause.id, clause_ids):
-                self.results[clause.id] = self.evaluate(clause)
-        return [self.results[c.id] for c in self.compiled.order if c.id in clause_ids]
-
-    def _needed_before(self, clause_id: str, wanted: set[str]) -> bool:
-        pack = self.compiled.pack
-        return any(clause_id in pack.clause(w).after for w in wanted)
+    def run(self, plan: Plan) -> list[ClauseStatus]:
+        results = self.results
+        for clause in plan.evaluate:
+            results[clause.id] = self.evaluate(clause)
+        return [results[c] for c in plan.report]
 
     def evaluate(self, clause: AnyClause) -> ClauseStatus:
         if isinstance(clause, GateClause):
-            return self.gate(clause)
+            key = (clause.id, self.as_of)
+            known = self.org.gates.get(key)
+            if known is None:
+                known = self.org.gates[key] = self.gate(clause)
+            return known
         if isinstance(clause, TrainingClause):
             found = self.training_evidence(clause)
             status = self.prerequisites(clause, found)
@@ -212,9 +294,8 @@ class Evaluator:
                 return status
             assert found is not None
             until = valid_until(clause.validity, found.effective_at)
-            evidence = (
-                Evidence(found.event_id, found.effective_at, f"completed {found.course_code}"),
-            )
+            label = self.compiled.label(clause.id, found.course_code)
+            evidence = (Evidence(found.event_id, found.effective_at, label),)
             if until is not None and self.as_of >= until:
                 return ClauseStatus(
                     clause.id,
@@ -275,27 +356,19 @@ class Evaluator:
 
     def form(self, clause: FormClause) -> ClauseStatus:
         signed = self.view.forms.get(clause.form, [])
-        current = next((f for f in reversed(signed) if f.revision == clause.revision), None)
+        current: EndUser.FormSigned | None = None
+        for form in signed:  # the latest signing of the revision in force, and the first
+            if form.revision == clause.revision:
+                if current is None:
+                    self.first_done[clause.id] = form.effective_at
+                current = form
         if current is not None:
-            self.first_done[clause.id] = min(
-                f.effective_at for f in signed if f.revision == clause.revision
-            )
-        status = self.prerequisites(clause, current) if current is not None else None
-        if status is not None:
-            return status
-        if current is not None:
-            return ClauseStatus(
-                clause.id,
-                State.SATISFIED,
-                clause.title,
-                (
-                    Evidence(
-                        current.event_id,
-                        current.effective_at,
-                        f"signed {clause.form} revision {clause.revision}",
-                    ),
-                ),
-            )
+            status = self.prerequisites(clause, current)
+            if status is not None:
+                return status
+            label = self.compiled.label(clause.id, clause.form, clause.revision)
+            evidence = (Evidence(current.event_id, current.effective_at, label),)
+            return ClauseStatus(clause.id, State.SATISFIED, clause.title, evidence)
         if signed:
             since = at_midnight(self.compiled.pack.effective_from)
             return ClauseStatus(
@@ -422,25 +495,42 @@ def evaluate_user(
     the user requested (ids of the pack's roles)."""
     pack = compiled.pack
     ev = Evaluator(user, org, compiled, as_of)
-    wanted = list(roles) if roles is not None else ev.view.role_requests
-    known_roles = [compiled.roles[r] for r in dict.fromkeys(wanted) if r in compiled.roles]
-    clause_ids = set(pack.base).union(*(r.requires for r in known_roles))
-    statuses = ev.run(clause_ids)
-    unknown = [r for r in dict.fromkeys(wanted) if r not in compiled.roles]
-    statuses.extend(
-        ClauseStatus(
-            f"role:{r}", State.MISSING, f"role {r!r} is not defined in policy {pack.version}"
+    wanted = dict.fromkeys(roles if roles is not None else ev.view.role_requests)
+    known_roles = [compiled.roles[r] for r in wanted if r in compiled.roles]
+    role_ids = tuple([r.id for r in known_roles])
+    statuses = ev.run(compiled.plan(role_ids))
+    unknown = tuple([r for r in wanted if r not in compiled.roles])
+    for role_id in unknown:
+        statuses.append(
+            ClauseStatus(
+                f"role:{role_id}",
+                State.MISSING,
+                f"role {role_id!r} is not defined in policy {pack.version}",
+            )
         )
-        for r in unknown
-    )
     access = highest_access(known_roles, ev.results, pack.base)
     days = pack.deadlines.provisioning_business_days
-    if known_roles and days and all(s.state is State.SATISFIED for s in statuses):
+    if known_roles and days and access is not None and not unknown:
         statuses.append(provisioning(ev, statuses, days))
     if pack.inactivity and ev.view.last_active is not None:
         statuses.append(inactivity(ev))
     overall = overall_of(statuses)
-    findings = [
+    return Evaluation(
+        subject=user.ref,
+        as_of=as_of,
+        policy=compiled.ref(what_if),
+        roles=role_ids + unknown,
+        overall=overall,
+        clauses=tuple(statuses),
+        access=access,
+        next_change=next_change(statuses, as_of, next_policy_from),
+        findings=findings(ev, overall) if ev.view.credentials or ev.view.overrides else (),
+    )
+
+
+def findings(ev: Evaluator, overall: Overall) -> tuple[Finding, ...]:
+    """Overrides recorded at issue time, and live credentials of a user not compliant."""
+    found = [
         Finding(
             "override",
             f"credentials issued despite missing "
@@ -450,24 +540,14 @@ def evaluate_user(
         for o in ev.view.overrides
     ]
     if ev.view.credentials is not None and overall in (Overall.NON_COMPLIANT, Overall.BLOCKED):
-        findings.append(
+        found.append(
             Finding(
                 "credentials-while-not-compliant",
                 f"live credentials while {overall}",
                 ev.view.credentials.event_id,
             )
         )
-    return Evaluation(
-        subject=user.ref,
-        as_of=as_of,
-        policy=compiled.ref(what_if),
-        roles=tuple(r.id for r in known_roles) + tuple(unknown),
-        overall=overall,
-        clauses=tuple(statuses),
-        access=access,
-        next_change=next_change(statuses, as_of, next_policy_from),
-        findings=tuple(findings),
-    )
+    return tuple(found)
 
 
 def highest_access(
@@ -475,13 +555,20 @@ def highest_access(
 ) -> Access | None:
     """Of the roles whose clauses (and the base clauses) are all satisfied, the one with the
     most access: a user with several roles gets the highest appropriate access."""
-    if any(results[c].state is not State.SATISFIED for c in base):
-        return None
-    granted = [r for r in roles if all(results[c].state is State.SATISFIED for c in r.requires)]
-    if not granted:
-        return None
-    best = max(granted, key=lambda r: r.rank)
-    return Access(best.id, best.hmis_role, tuple(best.permissions))
+    satisfied = State.SATISFIED
+    for clause_id in base:
+        if results[clause_id].state is not satisfied:
+            return None
+    best: Role | None = None
+    for role in roles:
+        if best is not None and role.rank <= best.rank:
+            continue
+        for clause_id in role.requires:
+            if results[clause_id].state is not satisfied:
+                break
+        else:
+            best = role
+    return None if best is None else Access(best.id, best.hmis_role, tuple(best.permissions))
 
 
 def provisioning(ev: Evaluator, statuses: list[ClauseStatus], days: int) -> ClauseStatus:
@@ -509,18 +596,17 @@ def inactivity(ev: Evaluator) -> ClauseStatus:
     """Where the user stands on the inactivity ladder since their last activity."""
     assert ev.view.last_active is not None
     last = ev.view.last_active
+    idle = ev.as_of - last
     reached = None
     following = None
     for rung in ev.compiled.pack.inactivity:
-        if ev.as_of >= last + timedelta(days=rung.after_days):
+        if idle >= timedelta(days=rung.after_days):
             reached = rung
         elif following is None:
             following = rung
     next_at = None if following is None else last + timedelta(days=following.after_days)
     if reached is None:
-        return ClauseStatus(
-            INACTIVITY, State.SATISFIED, f"last active {last.date()}", valid_until=next_at
-        )
+        return ClauseStatus(INACTIVITY, State.SATISFIED, "active", valid_until=next_at)
     since = last + timedelta(days=reached.after_days)
     reason = f"inactive since {last.date()}: {reached.action} (from {since.date()})"
     if reached.action == "warn":
@@ -535,7 +621,9 @@ def inactivity(ev: Evaluator) -> ClauseStatus:
 
 
 def overall_of(statuses: Iterable[ClauseStatus]) -> Overall:
-    states = {s.state for s in statuses}
+    states = set()
+    for status in statuses:
+        states.add(status.state)
     if State.BLOCKED in states:
         return Overall.BLOCKED
     if states & {State.MISSING, State.EXPIRED, State.OVERDUE}:
@@ -549,12 +637,12 @@ def next_change(
     statuses: Iterable[ClauseStatus], as_of: datetime, next_policy_from: date | None
 ) -> datetime | None:
     """The earliest moment after ``as_of`` at which some clause changes state by itself."""
-    moments = [s.valid_until for s in statuses if s.valid_until and s.valid_until > as_of]
-    moments += [
-        at_midnight(s.deadline + timedelta(days=1))
-        for s in statuses
-        if s.deadline and s.state is State.PENDING
-    ]
+    moments = []
+    for status in statuses:
+        if status.valid_until is not None and status.valid_until > as_of:
+            moments.append(status.valid_until)
+        if status.deadline is not None and status.state is State.PENDING:
+            moments.append(at_midnight(status.deadline + timedelta(days=1)))
     if next_policy_from is not None and at_midnight(next_policy_from) > as_of:
         moments.append(at_midnight(next_policy_from))
     return min(moments, default=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 
@@ -25,15 +25,15 @@ class Overall(StrEnum):
     BLOCKED = "blocked"
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     event_id: UUID
     effective_at: datetime
     what: str
 
 
-@dataclass(frozen=True, slots=True)
-class ClauseStatus:
+class ClauseStatus(NamedTuple):
+    """One clause's state and why (a named tuple: cheap to make, immutable)."""
+
     clause: str
     state: State
     reason: str

@@ -255,14 +255,39 @@ class IssueCredentials(Command):
 def issue_credentials(cmd: IssueCredentials, uow: UnitOfWork) -> EndUser:
     user = uow.get(EndUser, cmd.user_ref)
     credential_gates(user, cmd.hmis_role, uow)
-    missing = uow.eligibility.missing_for(user, cmd.hmis_role, uow.meta.effective_at)
-    if missing and cmd.override_reason is None:
+    missing = eligibility_gaps(user, cmd.hmis_role, cmd.override_reason, uow)
+    user.issue_credentials(cmd.hmis_role, cmd.override_reason, missing, uow.meta)
+    return user
+
+
+def eligibility_gaps(
+    user: EndUser, hmis_role: str, override_reason: str | None, uow: UnitOfWork
+) -> list[str]:
+    """What the policy in force finds missing for ``hmis_role``; refused unless overridden."""
+    missing = uow.eligibility.missing_for(user, hmis_role, uow.meta.effective_at)
+    if missing and override_reason is None:
         raise RuleViolation(
             "policy/eligible-for-role",
-            f"user {user.ref} is not eligible for {cmd.hmis_role}; missing: {', '.join(missing)}",
+            f"user {user.ref} is not eligible for {hmis_role}; missing: {', '.join(missing)}",
             missing=missing,
         )
-    user.issue_credentials(cmd.hmis_role, cmd.override_reason, missing, uow.meta)
+    return missing
+
+
+class GrantHmisRole(Command):
+    """Give a user with live credentials another HMIS role; eligibility as for issuing."""
+
+    name = "grant-hmis-role"
+    user_ref: Ref
+    hmis_role: Code
+    override_reason: Reason | None = None
+
+
+def grant_hmis_role(cmd: GrantHmisRole, uow: UnitOfWork) -> EndUser:
+    user = uow.get(EndUser, cmd.user_ref)
+    credential_gates(user, cmd.hmis_role, uow)
+    missing = eligibility_gaps(user, cmd.hmis_role, cmd.override_reason, uow)
+    user.grant_hmis_role(cmd.hmis_role, cmd.override_reason, missing, uow.meta)
     return user
 
 

@@ -58,6 +58,7 @@ def _specs() -> dict[str, CommandSpec]:
         (end_users.RecordProctoredSession, end_users.record_proctored_session),
         (end_users.RequestRole, end_users.request_role),
         (end_users.IssueCredentials, end_users.issue_credentials),
+        (end_users.GrantHmisRole, end_users.grant_hmis_role),
         (end_users.SuspendCredentials, end_users.suspend_credentials),
         (end_users.ReactivateCredentials, end_users.reactivate_credentials),
         (end_users.RevokeCredentials, end_users.revoke_credentials),

@@ -124,6 +124,16 @@ class EndUser(LedgerAggregate):
         override_reason: str | None = None
         missing_at_issue: list[str] = Field(default_factory=list)
 
+    class HmisRoleGranted(LedgerAggregate.Event):
+        """Live credentials get another HMIS role (the previous one is kept in the history)."""
+
+        amendable = frozenset({"override_reason"})
+
+        hmis_role: str
+        previous_role: str
+        override_reason: str | None = None
+        missing_at_issue: list[str] = Field(default_factory=list)
+
     class CredentialsSuspended(LedgerAggregate.Event):
         amendable = frozenset({"reason"})
 
@@ -232,9 +242,12 @@ class EndUser(LedgerAggregate):
 
     @property
     def hmis_role(self) -> str:
-        """The HMIS role of the credentials last issued ("" if none were)."""
-        issued = self.last(EndUser.CredentialsIssued)
-        return issued.hmis_role if issued else ""
+        """The HMIS role last issued or granted ("" if none was)."""
+        role = ""
+        for fact in self.facts(EndUser.CredentialsIssued, EndUser.HmisRoleGranted):
+            if isinstance(fact, EndUser.CredentialsIssued | EndUser.HmisRoleGranted):
+                role = fact.hmis_role
+        return role
 
     # --- commands ------------------------------------------------------------------------
 
@@ -339,6 +352,27 @@ class EndUser(LedgerAggregate):
         self.trigger_event(
             self.CredentialsIssued,
             hmis_role=hmis_role,
+            override_reason=override_reason,
+            missing_at_issue=missing,
+            **meta.fields(),
+        )
+
+    def grant_hmis_role(
+        self, hmis_role: str, override_reason: str | None, missing: list[str], meta: EventMeta
+    ) -> None:
+        if self.credentials is not CredentialState.ACTIVE:
+            raise RuleViolation(
+                "credentials/grant-role-to-active-only",
+                f"credentials are {self.credentials}, not active",
+            )
+        if hmis_role == self.hmis_role:
+            raise RuleViolation(
+                "credentials/grant-role-changes", f"user {self.ref} already holds {hmis_role}"
+            )
+        self.trigger_event(
+            self.HmisRoleGranted,
+            hmis_role=hmis_role,
+            previous_role=self.hmis_role,
             override_reason=override_reason,
             missing_at_issue=missing,
             **meta.fields(),

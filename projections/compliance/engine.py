@@ -189,7 +189,7 @@ class UserView:
         self.milestones: dict[str, LedgerEvent] = {}
         self.role_requests: list[str] = []
         self.credentials: LedgerEvent | None = None
-        self.overrides: list[EndUser.CredentialsIssued] = []
+        self.overrides: list[EndUser.CredentialsIssued | EndUser.HmisRoleGranted] = []
         self.last_active: datetime | None = None
         proctored: EndUser.ProctoredSessionRecorded | None = None
         # Read only the kinds of fact the clauses use, from the aggregate's index by event
@@ -215,6 +215,7 @@ class UserView:
         changes = sorted(
             [
                 *upto(EndUser.CredentialsIssued),
+                *upto(EndUser.HmisRoleGranted),
                 *upto(EndUser.CredentialsReactivated),
                 *upto(EndUser.CredentialsSuspended),
                 *upto(EndUser.CredentialsRevoked),
@@ -222,6 +223,10 @@ class UserView:
             key=lambda e: e.originator_version,
         )
         for change in changes:
+            if isinstance(change, EndUser.HmisRoleGranted):
+                if change.override_reason:
+                    self.overrides.append(change)
+                continue
             self.credentials = change if isinstance(change, _GRANTING) else None
             if isinstance(change, _GRANTING):
                 self._active(change.effective_at)

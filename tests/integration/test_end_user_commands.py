@@ -14,6 +14,7 @@ from commands.base import Caller
 from commands.end_users import (
     ApproveAccessRequest,
     EnrolInCourse,
+    GrantHmisRole,
     IssueCredentials,
     ReactivateCredentials,
     RecordCourseCompletion,
@@ -618,4 +619,28 @@ def test_login_activity_of_a_period_not_yet_over_is_refused(
             login_count=0,
         ),
         InvalidInput,
+    )
+
+
+@happy_path(GrantHmisRole)
+def test_grant_hmis_role_gives_live_credentials_another_role(ledger: Ledger, do: Do) -> None:
+    w = with_credentials(do)
+
+    do(GrantHmisRole(coc=w.coc, user_ref=w.user, hmis_role="ce-coordinator"))
+
+    subject = user(ledger, w.coc, w.user)
+    granted = subject.last(EndUser.HmisRoleGranted)
+    assert granted is not None
+    assert (granted.previous_role, granted.hmis_role) == ("ce-standard", "ce-coordinator")
+    assert subject.hmis_role == "ce-coordinator"
+
+
+def test_a_role_is_granted_only_to_live_credentials(ledger: Ledger, do: Do) -> None:
+    w = wisconsin(do)
+
+    refused(
+        ledger,
+        do,
+        GrantHmisRole(coc=w.coc, user_ref=w.user, hmis_role="ce-coordinator"),
+        "credentials/grant-role-to-active-only",
     )

@@ -23,6 +23,18 @@ class AnnualWindow(Strict):
     start: MonthDay
     end: MonthDay
 
+    @model_validator(mode="after")
+    def _real_days(self) -> AnnualWindow:
+        for field in ("start", "end"):
+            month, day = map(int, getattr(self, field).split("-"))
+            try:
+                date(2025, month, day)  # a common year: 02-29 would move every fourth year
+            except ValueError:
+                raise ValueError(
+                    f"{field} {getattr(self, field)} is not a day of every year"
+                ) from None
+        return self
+
 
 class Validity(Strict):
     """How long a completion counts: rolling days or months, or a fixed annual window."""

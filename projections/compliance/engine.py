@@ -375,7 +375,9 @@ class Evaluator:
             evidence = (Evidence(current.event_id, current.effective_at, label),)
             return ClauseStatus(clause.id, State.SATISFIED, clause.title, evidence)
         if signed:
-            since = at_midnight(self.compiled.pack.effective_from)
+            # when the revision in force took over (this version's start, at the latest),
+            # but never before the user's own signing
+            since = max(at_midnight(self.compiled.pack.effective_from), signed[-1].effective_at)
             return ClauseStatus(
                 clause.id,
                 State.EXPIRED,
@@ -515,7 +517,9 @@ def evaluate_user(
         )
     access = highest_access(known_roles, ev.results, pack.base)
     days = pack.deadlines.provisioning_business_days
-    if known_roles and days and access is not None and not unknown:
+    # due once every clause asked for is met (all requested roles, not just the one giving
+    # access so far), counted from the last of their evidence
+    if known_roles and days and all(s.state is State.SATISFIED for s in statuses):
         statuses.append(provisioning(ev, statuses, days))
     if pack.inactivity and ev.view.last_active is not None:
         statuses.append(inactivity(ev))

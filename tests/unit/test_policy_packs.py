@@ -420,3 +420,14 @@ def test_observed_and_actual_federal_holidays_are_not_business_days() -> None:
 def test_a_negative_number_of_business_days_is_refused() -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         add_business_days(date(2026, 3, 6), -1)
+
+
+def test_an_annual_window_on_a_day_not_in_every_year_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from ledger.policy.model import AnnualWindow
+
+    with pytest.raises(ValidationError, match="not a day of every year"):
+        AnnualWindow(start="02-29", end="03-31")
+    with pytest.raises(ValidationError, match="not a day of every year"):
+        AnnualWindow(start="04-31", end="05-31")

@@ -386,6 +386,13 @@ def _wisconsin(do: _Loader) -> None:
 def load_demo(ledger: Ledger) -> int:
     """Load the demo data set; returns the number of commands run (replays included)."""
     do = _Loader(ledger, _anchor(ledger))
-    for load in (_missouri, _los_angeles, _chicago, _wisconsin):
+    for load in (_missouri, _los_angeles, _chicago, _wisconsin, _policies):
         load(do)
     return do.count
+
+
+def _policies(do: _Loader) -> None:
+    """Each demo CoC adopts every bundled version of its policy pack."""
+    for coc in ("MO-606", "CA-600", "IL-510", "WI-500"):
+        for loaded in do.ledger.packs.versions(coc):
+            do(org.AdoptPolicy, 0, coc=coc, version=loaded.pack.version)

@@ -15,6 +15,7 @@ from ledger.domain.obligations import DataPartnerIntake, FollowUp
 from ledger.domain.organisations import Agency, CoC
 from ledger.domain.vocabulary import CredentialState, FollowUpRecord, Process
 from ledger.ids import entity_id
+from projections.compliance.service import ComplianceService
 
 A = TypeVar("A", bound=LedgerAggregate)
 
@@ -92,3 +93,16 @@ def test_loading_the_demo_data_again_days_later_writes_nothing(
 
     assert load_demo(ledger) == count
     assert ledger.head() == head
+
+
+def test_demo_cocs_adopt_their_policy_packs_and_users_can_be_evaluated(
+    ledger: Ledger,
+) -> None:
+    load_demo(ledger)
+    service = ComplianceService(ledger)
+
+    evaluation = service.evaluate_user("CA-600", "ca-u1", ledger.clock.now())
+
+    assert evaluation.policy.version == "2026.1"
+    assert evaluation.access is not None
+    assert evaluation.access.hmis_role in ("CES_Assessments", "CES_Housing_Provider")

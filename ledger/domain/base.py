@@ -104,10 +104,16 @@ class LedgerAggregate(BaseAggregate[UUID]):
         amendable: ClassVar[frozenset[str]] = frozenset()
         # False where the fact is mirrored on another entity (a correction would split them).
         retractable: ClassVar[bool] = True
+        # A field whose values index facts of this class (see LedgerAggregate.keyed).
+        index_key: ClassVar[str | None] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate._facts.append(self)
-            aggregate._by_type.setdefault(type(self), []).append(self)
+            cls = type(self)
+            aggregate._by_type.setdefault(cls, []).append(self)
+            if cls.index_key is not None:
+                keyed = aggregate._by_key.setdefault(cls, {})
+                keyed.setdefault(getattr(self, cls.index_key), []).append(self)
             if self.effective_at > aggregate.latest_effective:
                 aggregate.latest_effective = self.effective_at
 
@@ -117,6 +123,7 @@ class LedgerAggregate(BaseAggregate[UUID]):
         def apply(self, aggregate: Any) -> None:
             aggregate._facts = []
             aggregate._by_type = {}
+            aggregate._by_key = {}
             aggregate.latest_effective = self.effective_at
             aggregate._corrections = {}
             aggregate.coc = self.coc
@@ -146,6 +153,7 @@ class LedgerAggregate(BaseAggregate[UUID]):
     if TYPE_CHECKING:  # set by Created.apply; not dataclass fields of the aggregate
         _facts: list[LedgerEvent]
         _by_type: dict[type[LedgerEvent], list[LedgerEvent]]
+        _by_key: dict[type[LedgerEvent], dict[Any, list[LedgerEvent]]]
         latest_effective: datetime  # the latest effective time of any fact
         _corrections: dict[UUID, list[LedgerEvent]]
         coc: str
@@ -157,6 +165,10 @@ class LedgerAggregate(BaseAggregate[UUID]):
         clone.__dict__.update(self.__dict__)
         clone._facts = list(self._facts)
         clone._by_type = {k: list(v) for k, v in self._by_type.items()}
+        clone._by_key = {
+            cls: {key: list(facts) for key, facts in keyed.items()}
+            for cls, keyed in self._by_key.items()
+        }
         clone._corrections = {k: list(v) for k, v in self._corrections.items()}
         clone.__dict__["_pending_events"] = list(self.pending_events)
         return clone
@@ -189,6 +201,13 @@ class LedgerAggregate(BaseAggregate[UUID]):
         for fact in self.facts():
             grouped.setdefault(type(fact), []).append(fact)
         return grouped
+
+    def keyed(self, kind: type[E]) -> dict[Any, list[E]] | None:
+        """Facts of ``kind`` grouped by its ``index_key`` field, kept as events are applied;
+        None when something was corrected (then group ``facts(kind)`` yourself)."""
+        if self._corrections:
+            return None
+        return self._by_key.get(kind, {})  # type: ignore[return-value]
 
     def may_postdate(self, moment: datetime) -> bool:
         """Could some fact have an effective time after ``moment``? (False lets a reader of

@@ -78,6 +78,8 @@ class EndUser(LedgerAggregate):
             {"course_title", "provider", "certificate_id", "score", "source_record_id"}
         )
 
+        index_key = "course_code"
+
         course_code: str
         course_title: str | None = None
         provider: str
@@ -86,6 +88,8 @@ class EndUser(LedgerAggregate):
         source_record_id: str | None = None
 
     class FormSigned(LedgerAggregate.Event):
+        index_key = "form"
+
         form: FormKind
         revision: str
 

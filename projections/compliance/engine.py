@@ -201,10 +201,15 @@ class UserView:
             facts = cast(list[F], index.get(kind, []))
             return facts if every else [f for f in facts if f.effective_at <= as_of]
 
-        for done in upto(EndUser.CourseCompleted):
-            self.completions.setdefault(done.course_code, []).append(done)
-        for signed in upto(EndUser.FormSigned):
-            self.forms.setdefault(signed.form, []).append(signed)
+        courses = user.keyed(EndUser.CourseCompleted)
+        forms = user.keyed(EndUser.FormSigned)
+        if every and courses is not None and forms is not None:
+            self.completions, self.forms = courses, forms  # read-only views of the index
+        else:
+            for done in upto(EndUser.CourseCompleted):
+                self.completions.setdefault(done.course_code, []).append(done)
+            for signed in upto(EndUser.FormSigned):
+                self.forms.setdefault(signed.form, []).append(signed)
         for kind, milestone in _MILESTONES.items():
             found = upto(kind)
             if found:

@@ -90,6 +90,13 @@ class CompiledPack:
         self._by_id = by_id
         self._plans: dict[tuple[str, ...], Plan] = {}
         self._labels: dict[tuple[str, ...], str] = {}
+        self.courses = {
+            c.id: frozenset(c.courses) for c in self.pack.clauses if isinstance(c, TrainingClause)
+        }
+        self.validity = {
+            c.id: c.validity for c in self.pack.clauses if isinstance(c, TrainingClause)
+        }
+        self.rungs = [(timedelta(days=r.after_days), r) for r in self.pack.inactivity]
         self._refs = {
             flag: PolicyRef(self.pack.coc, self.pack.version, self.sha256, flag)
             for flag in (False, True)
@@ -145,7 +152,7 @@ def valid_until(validity: Validity | None, completed: datetime) -> datetime | No
     """When a completion stops counting (None: never)."""
     if validity is None:
         return None
-    if validity.rolling_days is not None:
+    if validity.rolling_days is not None:  # (attribute reads kept in this order: cheapest first)
         return completed + timedelta(days=validity.rolling_days)
     if validity.rolling_months is not None:
         return add_months(completed, validity.rolling_months)
@@ -167,6 +174,19 @@ _MILESTONES: dict[type[LedgerEvent], str] = {
     EndUser.RoleRequested: "role-requested",
 }
 _GRANTING = (EndUser.CredentialsIssued, EndUser.CredentialsReactivated)
+_CREDENTIAL_CHANGES: tuple[type[LedgerEvent], ...] = (
+    EndUser.CredentialsIssued,
+    EndUser.HmisRoleGranted,
+    EndUser.CredentialsReactivated,
+    EndUser.CredentialsSuspended,
+    EndUser.CredentialsRevoked,
+)
+
+
+def _version(event: LedgerEvent) -> int:
+    return event.originator_version
+
+
 _WITHDRAWING = (EndUser.CredentialsSuspended, EndUser.CredentialsRevoked)
 
 
@@ -191,57 +211,61 @@ class UserView:
         self.credentials: LedgerEvent | None = None
         self.overrides: list[EndUser.CredentialsIssued | EndUser.HmisRoleGranted] = []
         self.last_active: datetime | None = None
-        proctored: EndUser.ProctoredSessionRecorded | None = None
         # Read only the kinds of fact the clauses use, from the aggregate's index by event
         # class; skip the time filter when every fact is older than ``as_of``.
         index = user.facts_by_type()
         every = not user.may_postdate(as_of)
+        nothing: list[LedgerEvent] = []
 
-        def upto(kind: type[F]) -> list[F]:
-            facts = cast(list[F], index.get(kind, []))
-            return facts if every else [f for f in facts if f.effective_at <= as_of]
+        def upto(kind: type[LedgerEvent]) -> list[LedgerEvent]:
+            return [f for f in index.get(kind, nothing) if f.effective_at <= as_of]
 
+        # with every fact older than as_of, the index itself is the answer (C-level lookups)
+        pick = (lambda kind: index.get(kind, nothing)) if every else upto
         courses = user.keyed(EndUser.CourseCompleted)
         forms = user.keyed(EndUser.FormSigned)
         if every and courses is not None and forms is not None:
             self.completions, self.forms = courses, forms  # read-only views of the index
         else:
-            for done in upto(EndUser.CourseCompleted):
+            for done in cast(list[EndUser.CourseCompleted], pick(EndUser.CourseCompleted)):
                 self.completions.setdefault(done.course_code, []).append(done)
-            for signed in upto(EndUser.FormSigned):
+            for signed in cast(list[EndUser.FormSigned], pick(EndUser.FormSigned)):
                 self.forms.setdefault(signed.form, []).append(signed)
         for kind, milestone in _MILESTONES.items():
-            found = upto(kind)
+            found = pick(kind)
             if found:
                 self.milestones[milestone] = found[0]
-        self.role_requests = [r.role for r in upto(EndUser.RoleRequested)]
-        sessions = upto(EndUser.ProctoredSessionRecorded)
-        proctored = sessions[-1] if sessions else None
-        changes = sorted(
-            [
-                *upto(EndUser.CredentialsIssued),
-                *upto(EndUser.HmisRoleGranted),
-                *upto(EndUser.CredentialsReactivated),
-                *upto(EndUser.CredentialsSuspended),
-                *upto(EndUser.CredentialsRevoked),
-            ],
-            key=lambda e: e.originator_version,
+        requests = cast(list[EndUser.RoleRequested], pick(EndUser.RoleRequested))
+        self.role_requests = [r.role for r in requests]
+        sessions = cast(
+            list[EndUser.ProctoredSessionRecorded], pick(EndUser.ProctoredSessionRecorded)
         )
+        if sessions and sessions[-1].outcome is ProctoredOutcome.PASSED:
+            self.milestones["proctored-passed"] = sessions[-1]
+        changes: list[LedgerEvent] = []
+        for kind in _CREDENTIAL_CHANGES:
+            changes += pick(kind)
+        if len(changes) > 1:
+            changes.sort(key=_version)
         for change in changes:
-            if isinstance(change, EndUser.HmisRoleGranted):
-                if change.override_reason:
-                    self.overrides.append(change)
-                continue
-            self.credentials = change if isinstance(change, _GRANTING) else None
-            if isinstance(change, _GRANTING):
-                self._active(change.effective_at)
-            if isinstance(change, EndUser.CredentialsIssued) and change.override_reason:
-                self.overrides.append(change)
-        for summary in upto(EndUser.LoginActivitySummarised):
+            self._credential_change(change)
+        for summary in cast(
+            list[EndUser.LoginActivitySummarised], pick(EndUser.LoginActivitySummarised)
+        ):
             if summary.last_login_at is not None:
                 self._active(summary.last_login_at)
-        if proctored is not None and proctored.outcome is ProctoredOutcome.PASSED:
-            self.milestones["proctored-passed"] = proctored
+
+    def _credential_change(self, change: LedgerEvent) -> None:
+        if isinstance(change, EndUser.HmisRoleGranted):
+            if change.override_reason:
+                self.overrides.append(change)
+            return
+        granting = isinstance(change, _GRANTING)
+        self.credentials = change if granting else None
+        if granting:
+            self._active(change.effective_at)
+        if isinstance(change, EndUser.CredentialsIssued) and change.override_reason:
+            self.overrides.append(change)
 
     def _active(self, moment: datetime) -> None:
         if self.last_active is None or moment > self.last_active:
@@ -303,7 +327,7 @@ class Evaluator:
             if status is not None:
                 return status
             assert found is not None
-            until = valid_until(clause.validity, found.effective_at)
+            until = valid_until(self.compiled.validity[clause.id], found.effective_at)
             label = self.compiled.label(clause.id, found.course_code)
             evidence = (Evidence(found.event_id, found.effective_at, label),)
             if until is not None and self.as_of >= until:
@@ -325,8 +349,14 @@ class Evaluator:
         """The latest qualifying completion (and note the earliest, for ordering)."""
         best: EndUser.CourseCompleted | None = None
         first: datetime | None = None
-        for course in clause.courses:
-            for done in self.view.completions.get(course, ()):
+        accepted = self.compiled.courses[clause.id]
+        completions = self.view.completions
+        # walk whichever is shorter: the clause's alternatives or the user's courses
+        codes = accepted if len(accepted) < len(completions) else completions
+        for course in codes:
+            if course not in accepted:
+                continue
+            for done in completions.get(course, ()):
                 if clause.min_score is not None and (done.score or 0) < clause.min_score:
                     continue
                 if best is None or done.effective_at > best.effective_at:
@@ -612,13 +642,13 @@ def inactivity(ev: Evaluator) -> ClauseStatus:
     last = ev.view.last_active
     idle = ev.as_of - last
     reached = None
-    following = None
-    for rung in ev.compiled.pack.inactivity:
-        if idle >= timedelta(days=rung.after_days):
+    following_after: timedelta | None = None
+    for after, rung in ev.compiled.rungs:
+        if idle >= after:
             reached = rung
-        elif following is None:
-            following = rung
-    next_at = None if following is None else last + timedelta(days=following.after_days)
+        elif following_after is None:
+            following_after = after
+    next_at = None if following_after is None else last + following_after
     if reached is None:
         return ClauseStatus(INACTIVITY, State.SATISFIED, "active", valid_until=next_at)
     since = last + timedelta(days=reached.after_days)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -85,8 +85,9 @@ class PolicyRef:
     what_if: bool = False
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
+    """The answer for one user at one moment under one policy version (immutable)."""
+
     subject: str
     as_of: datetime
     policy: PolicyRef
@@ -95,7 +96,7 @@ class Evaluation:
     clauses: tuple[ClauseStatus, ...]
     access: Access | None = None
     next_change: datetime | None = None
-    findings: tuple[Finding, ...] = field(default=())
+    findings: tuple[Finding, ...] = ()
 
     def state_of(self, clause_id: str) -> State:
         return self.status(clause_id).state

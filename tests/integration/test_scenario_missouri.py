@@ -26,9 +26,9 @@ from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.vocabulary import CredentialState, FormKind, Party
-from projections.compliance.engine import add_months
 from projections.compliance.results import Access, Evaluation, Overall, State
 from projections.compliance.service import ComplianceService
+from projections.compliance.timing import add_months
 from tests.conftest import CALLER
 from tests.integration.builders import (
     Do,

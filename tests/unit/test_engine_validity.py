@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ledger.policy.model import AnnualWindow, Validity
-from projections.compliance.engine import next_change, valid_until
 from projections.compliance.results import ClauseStatus, State
+from projections.compliance.timing import next_change, valid_until
 
 
 def at(year: int, month: int, day: int, hour: int = 15) -> datetime:

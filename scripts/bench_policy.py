@@ -6,9 +6,11 @@ Builds N synthetic users per pack in memory (no store: the engine is a pure func
 realistic histories — 10 to 25 facts: course completions over two years, some out of order
 or expired, forms of older revisions, access requests, proctored outcomes, one or two
 requested roles, credentials and log-in summaries — and their agency with its agreements.
-Then evaluates every user once per round, R rounds. The last line is one JSON object:
-``value`` is the lowest, over the packs, of the median round's evaluations/s (the best and
-worst rounds are reported too: this machine's speed drifts from round to round).
+Then evaluates every user once per round, R rounds, in one thread (one core). The last line
+is one JSON object: ``value`` is the lowest, over the packs, of the median round's
+evaluations per CPU second of this process (``time.process_time``: on a shared virtual
+machine the wall clock also counts time other tenants take); the wall-clock median, best and
+worst rounds are reported beside it.
 """
 
 from __future__ import annotations
@@ -164,14 +166,16 @@ def bench_pack(compiled: CompiledPack, users: int, rounds: int, seed: int) -> di
     for user in population:  # warm up, and count outcomes so the work is not optimised away
         overall = str(evaluate_user(user, org, compiled, AS_OF).overall)
         states[overall] = states.get(overall, 0) + 1
-    rates = []
+    rates, cpu_rates = [], []
     for _ in range(rounds):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for user in population:
             evaluate_user(user, org, compiled, AS_OF)
-        rates.append(users / (time.perf_counter() - started))
+        cpu_rates.append(users / (time.process_time() - cpu))
+        rates.append(users / (time.perf_counter() - wall))
     facts = sum(len(list(u.facts())) for u in population) / users
     return {
+        "evaluations_per_cpu_s": round(statistics.median(cpu_rates), 1),
         "evaluations_per_s": round(statistics.median(rates), 1),
         "best_round_per_s": round(max(rates), 1),
         "worst_round_per_s": round(min(rates), 1),
@@ -194,14 +198,18 @@ def main(argv: list[str] | None = None) -> int:
         loaded = store.versions(coc)[-1]
         label = f"{coc}/{loaded.pack.version}"
         results[label] = bench_pack(CompiledPack(loaded), args.users, args.rounds, args.seed)
-        print(f"{label}: {results[label]['evaluations_per_s']:,.0f} evaluations/s", file=sys.stderr)
-    worst = min(results, key=lambda k: results[k]["evaluations_per_s"])
+        print(
+            f"{label}: {results[label]['evaluations_per_cpu_s']:,.0f} evaluations per CPU "
+            f"second ({results[label]['evaluations_per_s']:,.0f} per wall-clock second)",
+            file=sys.stderr,
+        )
+    worst = min(results, key=lambda k: results[k]["evaluations_per_cpu_s"])
     print(
         orjson.dumps(
             {
                 "metric": "policy_user_evaluations_per_second",
-                "value": results[worst]["evaluations_per_s"],
-                "unit": "evaluations/s",
+                "value": results[worst]["evaluations_per_cpu_s"],
+                "unit": "evaluations per CPU second",
                 "goal": 20000,
                 "worst_pack": worst,
                 "users_per_pack": args.users,

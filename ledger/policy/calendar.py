@@ -17,6 +17,7 @@ def is_business_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _federal_holidays(day.year)
 
 
+@lru_cache(maxsize=8192)
 def add_business_days(start: date, days: int) -> date:
     """The date ``days`` business days after ``start`` (``start`` itself never counts)."""
     if days < 0:

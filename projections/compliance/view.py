@@ -98,16 +98,19 @@ class UserView:
                 self._active(summary.last_login_at)
 
     def _credential_change(self, change: LedgerEvent) -> None:
-        if isinstance(change, EndUser.HmisRoleGranted):
-            if change.override_reason:
-                self.overrides.append(change)
+        kind = type(change)  # exact types: isinstance misses on pydantic classes are slow
+        if kind is EndUser.HmisRoleGranted:
+            granted = cast(EndUser.HmisRoleGranted, change)
+            if granted.override_reason:
+                self.overrides.append(granted)
             return
-        granting = isinstance(change, _GRANTING)
+        granting = kind in _GRANTING
         self.credentials = change if granting else None
         if granting:
             self._active(change.effective_at)
-        if isinstance(change, EndUser.CredentialsIssued) and change.override_reason:
-            self.overrides.append(change)
+        issued = cast(EndUser.CredentialsIssued, change)
+        if kind is EndUser.CredentialsIssued and issued.override_reason:
+            self.overrides.append(issued)
 
     def _active(self, moment: datetime) -> None:
         if self.last_active is None or moment > self.last_active:

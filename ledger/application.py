@@ -23,7 +23,7 @@ from ledger.clock import Clock, SystemClock
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.organisations import CoC
 from ledger.domain.vocabulary import Process
-from ledger.errors import ConcurrencyConflict, NotFound
+from ledger.errors import NotFound
 from ledger.ids import entity_id
 from ledger.mapper import OrjsonTranscoder, PydanticMapper
 from ledger.policy.store import BUNDLED_PACKS, PackStore
@@ -137,6 +137,3 @@ class Ledger(Application[UUID]):
                 cache.get(aggregate_id, evict=True)
             except KeyError:
                 continue
-
-
-__all__ = ["ConcurrencyConflict", "HistoryEntry", "Ledger", "StoreUnavailable"]

@@ -31,8 +31,10 @@ from ledger.domain.organisations import Agency
 from ledger.domain.vocabulary import (
     SIGNING_ORDER,
     AgreementKind,
+    OrgCesRole,
     PaymentMethod,
     ProctoredOutcome,
+    ProgramType,
 )
 from ledger.policy.model import FormClause, GateClause, MilestoneClause, TrainingClause
 from ledger.policy.store import PackStore
@@ -63,8 +65,8 @@ def organisation(compiled: CompiledPack, rng: random.Random) -> Organisation:
         if not isinstance(clause, GateClause):
             continue
         if clause.gate == "program-setup-confirmed":
-            agency.declare_ces_roles(["assessment-only"], meta(coc, start))  # type: ignore[list-item]
-            agency.set_up_program("P1", "assessment-only", "Program", meta(coc, start))  # type: ignore[arg-type]
+            agency.declare_ces_roles([OrgCesRole.ASSESSMENT_ONLY], meta(coc, start))
+            agency.set_up_program("P1", ProgramType.ASSESSMENT_ONLY, "Program", meta(coc, start))
             agency.confirm_program_setup("lead", meta(coc, start))
         elif clause.agreement_kind is not None:
             kind = clause.agreement_kind

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ledger.domain.base import EventMeta, LedgerAggregate
 from ledger.domain.vocabulary import SIGNING_ORDER, AgreementKind, Party
 from ledger.errors import RuleViolation
@@ -107,7 +109,25 @@ class Agreement(LedgerAggregate):
 
     @property
     def fully_executed(self) -> bool:
-        return not self.voided and self.next_party() is None
+        return self.execution() is not None
+
+    def execution(self, as_of: datetime | None = None) -> Agreement.Signed | None:
+        """The signature that completed the current revision (as of an effective time, if
+        given), or None while a party has not signed or the agreement is voided."""
+        signed: dict[Party, Agreement.Signed] = {}
+        voided = False
+        for fact in self.facts(Agreement.Signed, Agreement.Revised, Agreement.Voided):
+            if as_of is not None and fact.effective_at > as_of:
+                continue
+            if isinstance(fact, Agreement.Signed):
+                signed[fact.party] = fact
+            else:
+                signed, voided = {}, isinstance(fact, Agreement.Voided)
+        if voided or any(p not in signed for p in self.drafted.parties):
+            return None
+        # the last signature to take effect; of signatures effective at the same moment, the
+        # one recorded last (it completed the agreement)
+        return max(signed.values(), key=lambda e: (e.effective_at, e.originator_version))
 
     def sign(self, party: Party, signatory: str, meta: EventMeta) -> None:
         self.require_signable(party)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import Field
 
@@ -209,9 +209,12 @@ class Agency(LedgerAggregate):
         registered = self.last(Agency.Registered)
         return bool(registered and registered.hmis_participating)
 
-    def active_regions(self) -> set[str]:
+    def active_regions(self, as_of: datetime | None = None) -> set[str]:
+        """Regions the agency is active in (as of an effective time, if given)."""
         regions: set[str] = set()
         for fact in self.facts(Agency.RegionJoined, Agency.RegionLeft):
+            if as_of is not None and fact.effective_at > as_of:
+                continue
             if isinstance(fact, Agency.RegionJoined):
                 regions.add(fact.region)
             elif isinstance(fact, Agency.RegionLeft):
@@ -227,9 +230,16 @@ class Agency(LedgerAggregate):
 
     def program_setup_confirmed(self) -> bool:
         """True when the lead confirmed the set-up after the last program change."""
-        confirmed = False
+        return self.setup_confirmation() is not None
+
+    def setup_confirmation(
+        self, as_of: datetime | None = None
+    ) -> Agency.ProgramSetUpConfirmed | None:
+        """The confirmation that followed the last program change (as of a time, if given)."""
+        confirmed = None
         for fact in self.facts(Agency.ProgramSetUp, Agency.ProgramSetUpConfirmed):
-            confirmed = isinstance(fact, Agency.ProgramSetUpConfirmed)
+            if as_of is None or fact.effective_at <= as_of:
+                confirmed = fact if isinstance(fact, Agency.ProgramSetUpConfirmed) else None
         return confirmed
 
     def staff(self) -> set[str]:

@@ -39,7 +39,7 @@ from projections.compliance.results import (
     State,
 )
 from projections.compliance.timing import at_midnight, next_change, valid_until
-from projections.compliance.view import UserView, agreement_executed
+from projections.compliance.view import UserView
 
 AnyClause = TrainingClause | FormClause | MilestoneClause | GateClause
 F = TypeVar("F", bound=LedgerEvent)
@@ -299,10 +299,7 @@ class Evaluator:
                 clause.id, State.BLOCKED, "the user belongs to no agency", blocked_by=(clause.id,)
             )
         if clause.gate == "program-setup-confirmed":
-            confirmed: LedgerEvent | None = None
-            for fact in agency.facts(Agency.ProgramSetUp, Agency.ProgramSetUpConfirmed):
-                if fact.effective_at <= self.as_of:
-                    confirmed = fact if isinstance(fact, Agency.ProgramSetUpConfirmed) else None
+            confirmed = agency.setup_confirmation(self.as_of)
             if confirmed is None:
                 return ClauseStatus(
                     clause.id,
@@ -319,7 +316,7 @@ class Evaluator:
         kind = clause.agreement_kind
         mine = [a for a in self.org.agreements if a.drafted.agreement_kind == kind]
         if kind is AgreementKind.CE_MOU:
-            regions = sorted(self.regions_as_of(agency))
+            regions = sorted(agency.active_regions(self.as_of))
             if not regions:
                 return ClauseStatus(
                     clause.id,
@@ -334,7 +331,7 @@ class Evaluator:
                         e
                         for a in mine
                         if a.drafted.region == region
-                        if (e := agreement_executed(a, self.as_of))
+                        if (e := a.execution(self.as_of))
                     ),
                     None,
                 )
@@ -349,7 +346,7 @@ class Evaluator:
                     Evidence(done.event_id, done.effective_at, f"CE MOU region {region} executed")
                 )
             return ClauseStatus(clause.id, State.SATISFIED, clause.title, tuple(evidence))
-        done = next((e for a in mine if (e := agreement_executed(a, self.as_of))), None)
+        done = next((e for a in mine if (e := a.execution(self.as_of))), None)
         if done is None:
             return ClauseStatus(
                 clause.id,
@@ -363,17 +360,6 @@ class Evaluator:
             clause.title,
             (Evidence(done.event_id, done.effective_at, f"{kind} executed"),),
         )
-
-    def regions_as_of(self, agency: Agency) -> set[str]:
-        regions: set[str] = set()
-        for fact in agency.facts(Agency.RegionJoined, Agency.RegionLeft):
-            if fact.effective_at > self.as_of:
-                continue
-            if isinstance(fact, Agency.RegionJoined):
-                regions.add(fact.region)
-            elif isinstance(fact, Agency.RegionLeft):
-                regions.discard(fact.region)
-        return regions
 
 
 def evaluate_user(

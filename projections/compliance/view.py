@@ -1,11 +1,10 @@
-"""What the engine reads: a user's facts as of a moment, and agreements as executed then."""
+"""What the engine reads of a user: their facts as of a moment, indexed for the clauses."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import cast
 
-from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.vocabulary import ProctoredOutcome
@@ -115,22 +114,3 @@ class UserView:
     def _active(self, moment: datetime) -> None:
         if self.last_active is None or moment > self.last_active:
             self.last_active = moment
-
-
-def agreement_executed(agreement: Agreement, as_of: datetime) -> LedgerEvent | None:
-    """The signature that completed the agreement's current revision by ``as_of``, if any."""
-    signed: dict[str, LedgerEvent] = {}
-    for fact in agreement.facts(Agreement.Signed, Agreement.Revised, Agreement.Voided):
-        if fact.effective_at > as_of:
-            continue
-        if isinstance(fact, Agreement.Revised | Agreement.Voided):
-            signed = {}
-            if isinstance(fact, Agreement.Voided):
-                signed["voided"] = fact
-        elif isinstance(fact, Agreement.Signed):
-            signed[fact.party] = fact
-    if "voided" in signed or any(p not in signed for p in agreement.drafted.parties):
-        return None
-    # the last signature to take effect; of signatures effective at the same moment, the one
-    # recorded last (it completed the agreement), not the first party's
-    return max(signed.values(), key=lambda e: (e.effective_at, e.originator_version))

@@ -3,11 +3,14 @@ in force (or a what-if version), and answers the command layer's eligibility que
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import TypeVar
+from uuid import UUID
 
 from ledger.application import Ledger
 from ledger.domain.agreements import Agreement, agreement_ref
+from ledger.domain.base import LedgerAggregate
 from ledger.domain.end_users import EndUser
 from ledger.domain.organisations import Agency, CoC
 from ledger.domain.vocabulary import AgreementKind
@@ -16,18 +19,30 @@ from ledger.ids import entity_id
 from projections.compliance.engine import CompiledPack, Organisation, evaluate_user
 from projections.compliance.results import Evaluation
 
+A = TypeVar("A", bound=LedgerAggregate)
+Loader = Callable[[type[A], UUID], A | None]
+
 
 class ComplianceService:
-    """Evaluations over the ledger; also the ``EligibilityPolicy`` given to commands."""
+    """Evaluations over the ledger; also the ``EligibilityPolicy`` given to commands.
 
-    def __init__(self, ledger: Ledger) -> None:
+    ``load`` reads an entity; by default its latest state in the store. Read models pass
+    one that gives the state as of their own log position, time travel one that gives the
+    state known at a recorded time."""
+
+    def __init__(self, ledger: Ledger, load: Loader[LedgerAggregate] | None = None) -> None:
         self.ledger = ledger
+        self.load: Loader[LedgerAggregate] = load or ledger.load
         self._compiled: dict[str, CompiledPack] = {}
+
+    def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        found = self.load(cls, aggregate_id)
+        return found if isinstance(found, cls) else None
 
     # --- policy versions -----------------------------------------------------------------
 
     def tenant(self, coc: str) -> CoC:
-        tenant = self.ledger.load(CoC, entity_id(CoC.kind, coc))
+        tenant = self._get(CoC, entity_id(CoC.kind, coc))
         if tenant is None:
             raise NotFound(f"coc {coc!r} is not registered")
         return tenant
@@ -65,7 +80,7 @@ class ComplianceService:
         agency_ref = user.agency_ref
         if agency_ref is None:
             return Organisation(None)
-        agency = self.ledger.load(Agency, entity_id(Agency.kind, tenant.coc, agency_ref))
+        agency = self._get(Agency, entity_id(Agency.kind, tenant.coc, agency_ref))
         refs = [agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT, agency_ref)]
         refs += [
             agreement_ref(AgreementKind.CE_MOU, agency_ref, region) for region in tenant.regions()
@@ -73,12 +88,12 @@ class ComplianceService:
         agreements = tuple(
             a
             for ref in refs
-            if (a := self.ledger.load(Agreement, entity_id(Agreement.kind, tenant.coc, ref)))
+            if (a := self._get(Agreement, entity_id(Agreement.kind, tenant.coc, ref)))
         )
         return Organisation(agency, agreements)
 
     def user(self, coc: str, user_ref: str) -> EndUser:
-        user = self.ledger.load(EndUser, entity_id(EndUser.kind, coc, user_ref))
+        user = self._get(EndUser, entity_id(EndUser.kind, coc, user_ref))
         if user is None:
             raise NotFound(f"user {user_ref!r} does not exist in {coc}")
         return user

@@ -1,0 +1,1 @@
+"""Read models fed from the event log: tables that follow the log exactly once per event."""

@@ -1,0 +1,161 @@
+"""The read-model tables of one generation, on the ledger's own SQLite file or PostgreSQL
+schema, and the transactions that change them together with their tracking position."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
+
+from ledger.application import Ledger
+
+GENERATIONS = "readmodel_generations"
+TRACKING = "readmodel_tracking"
+
+# {t} is the generation's table prefix. Times are ISO 8601 UTC text (same order as time).
+TABLES = {
+    "entities": (
+        "id TEXT PRIMARY KEY, coc TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, "
+        "agency_ref TEXT, version INTEGER NOT NULL, position BIGINT NOT NULL",
+        ["coc, kind, ref", "coc, agency_ref"],
+    ),
+    "audit": (
+        "position BIGINT PRIMARY KEY, entity_id TEXT NOT NULL, version INTEGER NOT NULL, "
+        "coc TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, type TEXT NOT NULL, "
+        "event_id TEXT NOT NULL, effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL, "
+        "actor TEXT NOT NULL, source TEXT NOT NULL, request_id TEXT NOT NULL, "
+        "corrects_version INTEGER, payload TEXT NOT NULL",
+        ["entity_id, version", "coc, recorded_at"],
+    ),
+    "users": (
+        "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, agency_ref TEXT, "
+        "overall TEXT NOT NULL, hmis_role TEXT, policy_version TEXT NOT NULL, "
+        "as_of TEXT NOT NULL, valid_until TEXT, position BIGINT NOT NULL, "
+        "evaluation TEXT NOT NULL, PRIMARY KEY (coc, ref)",
+        ["coc, agency_ref", "coc, valid_until"],
+    ),
+    "calendar": (
+        "coc TEXT NOT NULL, subject_kind TEXT NOT NULL, subject_ref TEXT NOT NULL, "
+        "agency_ref TEXT, clause TEXT NOT NULL, what TEXT NOT NULL, on_date TEXT NOT NULL, "
+        "state TEXT NOT NULL",
+        ["coc, on_date", "coc, subject_kind, subject_ref"],
+    ),
+    "agencies": (
+        "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, "
+        "summary TEXT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (coc, ref)",
+        [],
+    ),
+    "regions": (
+        "coc TEXT NOT NULL, region TEXT NOT NULL, agency_ref TEXT NOT NULL, "
+        "agreement_ref TEXT NOT NULL, revision TEXT NOT NULL, executed_at TEXT NOT NULL, "
+        "PRIMARY KEY (coc, region, agency_ref)",
+        ["coc, agency_ref"],
+    ),
+    "pending": (
+        "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL",
+        [],
+    ),
+}
+
+
+class ReadModelDb:
+    """Connections, SQL dialect and tracking for the read models of one store."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        recorder = ledger.recorder
+        self.datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+        self.postgres = not isinstance(recorder, SQLiteApplicationRecorder)
+        self.tracking: TrackingRecorder
+        if self.postgres:
+            from eventsourcing.postgres import PostgresTrackingRecorder
+
+            self.schema: str = self.datastore.schema or ""
+            self.tracking = PostgresTrackingRecorder(self.datastore, tracking_table_name=TRACKING)
+        else:
+            self.schema = ""
+            self.tracking = SQLiteTrackingRecorder(self.datastore)
+        self.tracking.create_table()
+        with self.transaction() as cursor:
+            self.execute(
+                cursor,
+                f"CREATE TABLE IF NOT EXISTS {self.table(GENERATIONS)} ("
+                "generation INTEGER PRIMARY KEY, status TEXT NOT NULL, "
+                "created_at TEXT NOT NULL, switched_at TEXT, note TEXT NOT NULL)",
+            )
+
+    # --- naming and SQL ------------------------------------------------------------------
+
+    def table(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"' if self.schema else name
+
+    def prefix(self, generation: int) -> str:
+        return f"rm{generation}_"
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.postgres else statement
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        cursor.execute(self.sql(statement), tuple(params))
+
+    def query(
+        self, cursor: Any, statement: str, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Rows as tuples on both backends (PostgreSQL's cursors give dicts)."""
+        cursor.execute(self.sql(statement), tuple(params))
+        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+
+    def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            cursor.executemany(self.sql(statement), rows)
+
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction(commit=False) as cursor:
+            return self.query(cursor, statement, params)
+
+    @contextmanager
+    def transaction(self, commit: bool = True) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    # --- one generation's tables ---------------------------------------------------------
+
+    def create_generation_tables(self, cursor: Any, generation: int) -> None:
+        for name, (columns, indexes) in TABLES.items():
+            table = self.table(self.prefix(generation) + name)
+            self.execute(cursor, f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+            for number, index_columns in enumerate(indexes):
+                index = f"{self.prefix(generation)}{name}_i{number}"
+                self.execute(
+                    cursor, f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({index_columns})"
+                )
+
+    def drop_generation_tables(self, cursor: Any, generation: int) -> None:
+        for name in TABLES:
+            self.execute(
+                cursor, f"DROP TABLE IF EXISTS {self.table(self.prefix(generation) + name)}"
+            )
+
+    def application_name(self, generation: int) -> str:
+        return f"readmodels-g{generation}"
+
+    def position(self, generation: int) -> int:
+        """The last log position the generation has applied (0 before the first)."""
+        return self.tracking.max_tracking_id(self.application_name(generation)) or 0
+
+    def clear_position(self, cursor: Any, generation: int) -> None:
+        """Forget the position of a generation number about to be (re)used."""
+        table = self.table(TRACKING) if self.postgres else "tracking"
+        self.execute(
+            cursor,
+            f"DELETE FROM {table} WHERE application_name = ?",
+            (self.application_name(generation),),
+        )
+
+    def record_position(self, cursor: Any, generation: int, position: int) -> None:
+        """Record the position in the same transaction as the changes it covers."""
+        self.tracking._insert_tracking(  # type: ignore[attr-defined]
+            cursor, Tracking(self.application_name(generation), position)
+        )

@@ -1,0 +1,233 @@
+"""Pure functions from entities and evaluations to read-model rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from ledger.domain.agreements import Agreement
+from ledger.domain.base import LedgerAggregate, LedgerEvent
+from ledger.domain.organisations import Agency
+from ledger.domain.vocabulary import AgreementKind
+from projections.compliance.results import ClauseStatus, Evaluation, State
+
+NO_POLICY = "no-policy"
+
+
+def iso(moment: datetime | date | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def audit_row(
+    position: int, aggregate: LedgerAggregate, ref: str, event: LedgerEvent
+) -> tuple[Any, ...]:
+    """One line of an entity's audit trail; a correction names the version it corrects."""
+    corrects_version = None
+    corrects = getattr(event, "corrects", None)
+    if corrects is not None:
+        corrects_version = next(
+            (f.originator_version for f in aggregate._facts if f.event_id == corrects), None
+        )
+    return (
+        position,
+        event.originator_id.hex,
+        event.originator_version,
+        event.coc,
+        aggregate.kind,
+        ref,
+        type(event).__qualname__,
+        event.event_id.hex,
+        event.effective_at.isoformat(),
+        event.timestamp.isoformat(),
+        event.actor,
+        str(event.source),
+        event.request_id,
+        corrects_version,
+        dumps(event.payload()),
+    )
+
+
+def agreement_summary(agreement: Agreement, as_of: datetime) -> dict[str, Any]:
+    drafted = agreement.drafted
+    signatures = agreement.signatures()
+    execution = agreement.execution(as_of)
+    lapsed = execution is None and (
+        agreement.voided or any(True for _ in agreement.facts(Agreement.Revised))
+    )
+    return {
+        "ref": drafted.ref,
+        "kind": str(drafted.agreement_kind),
+        "region": drafted.region,
+        "partner_agency_ref": drafted.partner_agency_ref,
+        "revision": agreement.revision,
+        "parties": [str(p) for p in drafted.parties],
+        "signed": [
+            {
+                "party": str(s.party),
+                "effective_at": iso(s.effective_at),
+                "event_id": str(s.event_id),
+            }
+            for s in signatures
+        ],
+        "next_party": None if (p := agreement.next_party()) is None else str(p),
+        "voided": agreement.voided,
+        "fully_executed": execution is not None,
+        "executed_at": iso(execution.effective_at if execution else None),
+        "lapsed": lapsed,
+    }
+
+
+def agency_summary(agency: Agency, agreements: list[Agreement], as_of: datetime) -> dict[str, Any]:
+    """Agreements and MOUs per region with signature progress, programs, derived lapses."""
+    regions = sorted(agency.active_regions(as_of))
+    summaries = [agreement_summary(a, as_of) for a in agreements]
+    lapses = [
+        f"{s['kind']} {s['ref']} revision {s['revision']} is "
+        + ("voided" if s["voided"] else f"not fully signed (next: {s['next_party']})")
+        for s in summaries
+        if s["lapsed"]
+    ]
+    mou_regions = {s["region"] for s in summaries if s["kind"] == str(AgreementKind.CE_MOU)}
+    lapses += (
+        [f"active in region {r} without a CE MOU for it" for r in regions if r not in mou_regions]
+        if mou_regions
+        else []
+    )
+    confirmation = agency.setup_confirmation(as_of)
+    return {
+        "ref": agency.ref,
+        "name": agency.created.name,  # type: ignore[attr-defined]
+        "hmis_participating": agency.hmis_participating,
+        "regions": regions,
+        "ces_roles": [str(r) for r in agency.ces_roles()],
+        "programs": [
+            {"ref": ref, "type": str(p.program_type), "name": p.name}
+            for ref, p in sorted(agency.programs().items())
+        ],
+        "program_setup_confirmed": confirmation is not None,
+        "agreements": summaries,
+        "lapses": lapses,
+    }
+
+
+def region_rows(
+    agency: Agency, agreements: list[Agreement], as_of: datetime
+) -> list[tuple[Any, ...]]:
+    """(coc, region, agency, agreement, revision, executed_at) for each region the agency is
+    active in with a fully executed CE MOU: those may join case conferencing there."""
+    active = agency.active_regions(as_of)
+    rows = []
+    for agreement in agreements:
+        drafted = agreement.drafted
+        if drafted.agreement_kind is not AgreementKind.CE_MOU or drafted.region not in active:
+            continue
+        execution = agreement.execution(as_of)
+        if execution is not None:
+            rows.append(
+                (
+                    agency.coc,
+                    drafted.region,
+                    agency.ref,
+                    drafted.ref,
+                    agreement.revision,
+                    execution.effective_at.isoformat(),
+                )
+            )
+    return rows
+
+
+def calendar_rows(
+    coc: str, kind: str, ref: str, agency_ref: str | None, statuses: tuple[ClauseStatus, ...]
+) -> list[tuple[Any, ...]]:
+    """What expires (a satisfied clause's end of validity) and what falls due (a pending or
+    overdue clause's deadline)."""
+    rows = []
+    for status in statuses:
+        if status.state is State.SATISFIED and status.valid_until is not None:
+            rows.append(
+                (
+                    coc,
+                    kind,
+                    ref,
+                    agency_ref,
+                    status.clause,
+                    "expires",
+                    status.valid_until.date().isoformat(),
+                    str(status.state),
+                )
+            )
+        elif status.state in (State.PENDING, State.OVERDUE) and status.deadline is not None:
+            rows.append(
+                (
+                    coc,
+                    kind,
+                    ref,
+                    agency_ref,
+                    status.clause,
+                    "due",
+                    status.deadline.isoformat(),
+                    str(status.state),
+                )
+            )
+    return rows
+
+
+def user_row(
+    coc: str,
+    ref: str,
+    entity_id: str,
+    agency_ref: str | None,
+    evaluation: Evaluation,
+    position: int,
+) -> tuple[Any, ...]:
+    return (
+        coc,
+        ref,
+        entity_id,
+        agency_ref,
+        str(evaluation.overall),
+        evaluation.access.hmis_role if evaluation.access else None,
+        evaluation.policy.version,
+        evaluation.as_of.isoformat(),
+        iso(evaluation.next_change),
+        position,
+        dumps(evaluation.as_dict()),
+    )
+
+
+def unevaluated_user_row(
+    coc: str,
+    ref: str,
+    entity_id: str,
+    agency_ref: str | None,
+    as_of: datetime,
+    valid_until: datetime | None,
+    position: int,
+) -> tuple[Any, ...]:
+    """A user of a CoC with no policy version in force: nothing can be said yet."""
+    return (
+        coc,
+        ref,
+        entity_id,
+        agency_ref,
+        NO_POLICY,
+        None,
+        "",
+        as_of.isoformat(),
+        iso(valid_until),
+        position,
+        "{}",
+    )

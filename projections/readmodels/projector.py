@@ -205,7 +205,7 @@ class Projector:
     def mark_stale(self) -> None:
         """Queue users whose status changes by itself by now (a certificate expiring)."""
         with self.db.transaction() as cursor:
-            self.db.execute(cursor, self.sql["stale"], (self.clock.now().isoformat(),))
+            self.db.execute(cursor, self.sql["stale"], (rows.iso(self.clock.now()),))
 
     def evaluate_pending(self, chunk: int = 500) -> int:
         """Evaluate up to ``chunk`` queued users in one transaction; returns how many."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -17,6 +17,9 @@ NO_POLICY = "no-policy"
 
 
 def iso(moment: datetime | date | None) -> str | None:
+    """ISO 8601 text; times in UTC, so that text order is time order in the tables."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).isoformat()
     return None if moment is None else moment.isoformat()
 
 
@@ -50,8 +53,8 @@ def audit_row(
         ref,
         type(event).__qualname__,
         event.event_id.hex,
-        event.effective_at.isoformat(),
-        event.timestamp.isoformat(),
+        iso(event.effective_at),
+        iso(event.timestamp),
         event.actor,
         str(event.source),
         event.request_id,
@@ -143,7 +146,7 @@ def region_rows(
                     agency.ref,
                     drafted.ref,
                     agreement.revision,
-                    execution.effective_at.isoformat(),
+                    iso(execution.effective_at),
                 )
             )
     return rows
@@ -201,7 +204,7 @@ def user_row(
         str(evaluation.overall),
         evaluation.access.hmis_role if evaluation.access else None,
         evaluation.policy.version,
-        evaluation.as_of.isoformat(),
+        iso(evaluation.as_of),
         iso(evaluation.next_change),
         position,
         dumps(evaluation.as_dict()),
@@ -226,7 +229,7 @@ def unevaluated_user_row(
         NO_POLICY,
         None,
         "",
-        as_of.isoformat(),
+        iso(as_of),
         iso(valid_until),
         position,
         "{}",

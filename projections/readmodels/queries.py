@@ -1,0 +1,196 @@
+"""Reading the current generation of the read models. Answers that depend on time are right
+at query time: a user row past its ``valid_until`` is evaluated again before it is shown."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from ledger.application import Ledger
+from ledger.errors import NotFound
+from projections.compliance.service import ComplianceService
+from projections.readmodels import generations, rows
+from projections.readmodels.db import ReadModelDb
+
+USER_COLUMNS = (
+    "coc, ref, agency_ref, overall, hmis_role, policy_version, as_of, valid_until, evaluation"
+)
+
+
+class ReadModels:
+    """Queries over whichever generation is current when each query starts."""
+
+    def __init__(self, ledger: Ledger, db: ReadModelDb, compliance: ComplianceService) -> None:
+        self.ledger = ledger
+        self.db = db
+        self.compliance = compliance
+
+    def _tables(self) -> dict[str, str]:
+        number = generations.current(self.db)
+        if number is None:
+            raise NotFound("the read models have not been built yet")
+        prefix = self.db.prefix(number)
+        return {
+            name: self.db.table(prefix + name)
+            for name in ("entities", "audit", "users", "calendar", "agencies", "regions")
+        }
+
+    # --- users ---------------------------------------------------------------------------
+
+    def _user(self, row: tuple[Any, ...], now: datetime) -> dict[str, Any]:
+        coc, ref, agency_ref, overall, hmis_role, _version, as_of, valid_until, evaluation = row
+        fresh = valid_until is None or valid_until > rows.iso(now)
+        if not fresh:  # changed by itself since it was projected: evaluate it now
+            live = self.compliance.evaluate_user(coc, ref, now)
+            return {
+                "coc": coc,
+                "ref": ref,
+                "agency_ref": agency_ref,
+                "overall": str(live.overall),
+                "hmis_role": live.access.hmis_role if live.access else None,
+                "evaluated": "at query time",
+                "evaluation": live.as_dict(),
+            }
+        return {
+            "coc": coc,
+            "ref": ref,
+            "agency_ref": agency_ref,
+            "overall": overall,
+            "hmis_role": hmis_role,
+            "evaluated": as_of,
+            "evaluation": orjson.loads(evaluation),
+        }
+
+    def user(self, coc: str, ref: str, now: datetime) -> dict[str, Any]:
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND ref = ?", (coc, ref)
+        )
+        if not found:
+            raise NotFound(f"user {ref!r} does not exist in {coc}")
+        return self._user(found[0], now)
+
+    def users(
+        self,
+        coc: str,
+        now: datetime,
+        *,
+        agency: str | None = None,
+        after: str = "",
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Users of a CoC (or one agency) in order of ref, ``limit`` after ``after``."""
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND ref > ? "
+            "AND (? OR agency_ref = ?) ORDER BY ref LIMIT ?",
+            (coc, after, agency is None, agency or "", limit),
+        )
+        return [self._user(row, now) for row in found]
+
+    # --- agencies and regions ------------------------------------------------------------
+
+    def agency(self, coc: str, ref: str, now: datetime) -> dict[str, Any]:
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT summary FROM {t['agencies']} WHERE coc = ? AND ref = ?", (coc, ref)
+        )
+        if not found:
+            raise NotFound(f"agency {ref!r} does not exist in {coc}")
+        summary: dict[str, Any] = orjson.loads(found[0][0])
+        counts: dict[str, int] = {}
+        after = ""
+        while batch := self.users(coc, now, agency=ref, after=after, limit=500):
+            for user in batch:
+                counts[user["overall"]] = counts.get(user["overall"], 0) + 1
+            after = batch[-1]["ref"]
+        summary["users"] = counts
+        return summary
+
+    def region(self, coc: str, region: str) -> list[dict[str, Any]]:
+        """Agencies with a fully executed CE MOU for ``region``: eligible for case
+        conferencing there."""
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT agency_ref, agreement_ref, revision, executed_at FROM {t['regions']} "
+            "WHERE coc = ? AND region = ? ORDER BY agency_ref",
+            (coc, region),
+        )
+        return [
+            {"agency_ref": a, "agreement_ref": g, "revision": r, "executed_at": e}
+            for a, g, r, e in found
+        ]
+
+    # --- calendar ------------------------------------------------------------------------
+
+    def calendar(self, coc: str, now: datetime, days: int = 30) -> dict[str, list[dict[str, Any]]]:
+        """What expires or falls due in the next ``days`` days, and deadlines already passed."""
+        t = self._tables()
+        today, until = now.date().isoformat(), (now.date() + timedelta(days=days)).isoformat()
+        columns = "subject_kind, subject_ref, agency_ref, clause, what, on_date, state"
+        upcoming = self.db.fetchall(
+            f"SELECT {columns} FROM {t['calendar']} WHERE coc = ? AND on_date >= ? "
+            "AND on_date <= ? ORDER BY on_date, subject_ref, clause",
+            (coc, today, until),
+        )
+        breached = self.db.fetchall(
+            f"SELECT {columns} FROM {t['calendar']} WHERE coc = ? AND what = 'due' "
+            "AND on_date < ? ORDER BY on_date, subject_ref, clause",
+            (coc, today),
+        )
+        names = columns.split(", ")
+        return {
+            "upcoming": [dict(zip(names, r, strict=True)) for r in upcoming],
+            "breached": [dict(zip(names, r, strict=True)) for r in breached],
+        }
+
+    # --- audit trail ---------------------------------------------------------------------
+
+    def audit_trail(
+        self, coc: str, kind: str, ref: str, known_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every event of one entity in order with both clocks, who recorded it, and the
+        corrections linked both ways (optionally only what was recorded by ``known_at``)."""
+        t = self._tables()
+        found = self.db.fetchall(
+            "SELECT position, version, type, event_id, effective_at, recorded_at, actor, "
+            f"source, request_id, corrects_version, payload FROM {t['audit']} "
+            "WHERE coc = ? AND kind = ? AND ref = ? AND recorded_at <= ? ORDER BY version",
+            (coc, kind, ref, rows.iso(known_at) if known_at else "9999"),
+        )
+        if not found:
+            raise NotFound(f"no {kind} {ref!r} in {coc}")
+        entries = []
+        by_version: dict[int, dict[str, Any]] = {}
+        for p, v, typ, eid, eff, rec, actor, source, req, corrects, payload in found:
+            entry = {
+                "position": p,
+                "version": v,
+                "type": typ,
+                "event_id": eid,
+                "effective_at": eff,
+                "recorded_at": rec,
+                "actor": actor,
+                "source": source,
+                "request_id": req,
+                "payload": orjson.loads(payload),
+                "corrects": None,
+                "corrected_by": [],
+            }
+            if corrects is not None and corrects in by_version:
+                target = by_version[corrects]
+                entry["corrects"] = {"version": corrects, "position": target["position"]}
+                target["corrected_by"].append({"version": v, "position": p, "type": typ})
+            by_version[v] = entry
+            entries.append(entry)
+        return entries
+
+    # --- lag -----------------------------------------------------------------------------
+
+    def lag(self) -> dict[str, Any]:
+        number = generations.current(self.db)
+        head = self.ledger.head()
+        position = self.db.position(number) if number is not None else 0
+        return {"generation": number, "position": position, "head": head, "lag": head - position}

@@ -22,10 +22,8 @@ def snapshot(db: ReadModelDb, generation: int) -> dict[str, list[tuple[Any, ...]
     tables: dict[str, list[tuple[Any, ...]]] = {}
     for name, (columns, _) in TABLES.items():
         names = [c.split()[0] for c in columns.split(", PRIMARY KEY")[0].split(", ")]
-        if name == "audit":  # positions are the audit trail's own content
-            kept = names
-        else:
-            kept = [c for c in names if c not in _WHEN]
+        # an event's position is part of the audit trail's content
+        kept = names if name == "audit" else [c for c in names if c not in _WHEN]
         found = db.fetchall(
             f"SELECT {', '.join(kept)} FROM {db.table(db.prefix(generation) + name)}"
         )

@@ -4,7 +4,6 @@ applies it in batches, then evaluates the users it queued."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,14 +92,3 @@ class Follower:
 
     def lag(self) -> int:
         return max(self.ledger.head() - self.position, 0)
-
-    def follow(self, stop: threading.Event, interval: float = 0.2, refresh: float = 60.0) -> None:
-        """Catch up, wait ``interval``, again, until ``stop``; every ``refresh`` seconds queue
-        the users whose status changes by itself (an expiry) for evaluation."""
-        refreshed = 0.0
-        while not stop.is_set():
-            if time.monotonic() - refreshed >= refresh:
-                self.projector.mark_stale()
-                refreshed = time.monotonic()
-            self.catch_up(stop=stop)
-            stop.wait(interval)

@@ -1,0 +1,52 @@
+"""Keeps the current generation up to date, also across a switch made by another process
+(``scripts/rebuild``): used by the service's background thread and ``scripts/project``."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+
+from ledger.application import Ledger
+from ledger.clock import Clock
+from projections.readmodels import generations
+from projections.readmodels.db import ReadModelDb
+from projections.readmodels.follower import Follower
+
+log = structlog.get_logger("readmodels")
+
+
+class CurrentGenerationRunner:
+    def __init__(
+        self, ledger: Ledger, db: ReadModelDb, clock: Clock, interval: float = 0.2
+    ) -> None:
+        self.ledger = ledger
+        self.db = db
+        self.clock = clock
+        self.interval = interval
+        self.follower: Follower | None = None
+
+    def step(self) -> None:
+        """Catch the current generation up with the log (switching followers if needed)."""
+        number = generations.ensure_current(self.db, self.clock.now())
+        if self.follower is None or self.follower.generation != number:
+            self.follower = Follower(self.ledger, self.db, number, self.clock)
+            log.info("readmodels.following", generation=number, position=self.follower.position)
+        self.follower.catch_up()
+
+    def run(self, stop: threading.Event, refresh: float = 60.0) -> None:
+        """Follow until ``stop``; a failed step is logged and tried again (nothing is lost:
+        a batch either committed with its position or left no trace)."""
+        refreshed = float("-inf")
+        while not stop.is_set():
+            try:
+                self.step()
+                if self.follower is not None and time.monotonic() - refreshed >= refresh:
+                    self.follower.projector.mark_stale()
+                    refreshed = time.monotonic()
+            except Exception as err:  # keep following: the next step starts from the table
+                log.error("readmodels.step_failed", error=type(err).__name__, detail=str(err))
+                self.follower = None
+                stop.wait(1.0)
+            stop.wait(self.interval)

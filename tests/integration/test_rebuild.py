@@ -1,0 +1,128 @@
+"""Rebuilds: side by side from the whole log, resumable, an atomic switch, and the diff of
+who changed status under a changed policy."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from datetime import timedelta
+from types import ModuleType
+
+import orjson
+import pytest
+
+from commands.demo import load_demo
+from commands.registry import run
+from ledger.application import Ledger
+from ledger.clock import FixedClock
+from ledger.settings import Settings
+from projections.compliance.service import ComplianceService
+from projections.readmodels import generations
+from projections.readmodels.db import ReadModelDb
+from projections.readmodels.follower import Follower, Step
+from projections.readmodels.queries import ReadModels
+from tests.conftest import CALLER
+from tests.integration.builders import complete_course, register_user
+from tests.integration.readmodels_support import snapshot
+
+LATE = "wi-late"  # CE core 18 months ago: expired under WI-500 2026.1, valid under 2026.2
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("rebuild_script", "scripts/rebuild.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def db(ledger: Ledger, clock: FixedClock) -> ReadModelDb:
+    load_demo(ledger)
+    do = lambda command: run(ledger, command, CALLER)  # noqa: E731
+    register_user(do, "WI-500", LATE, "WI-NWH")
+    complete_course(do, "WI-500", LATE, "WI-CE-CORE", clock.now() - timedelta(days=548))
+    return ReadModelDb(ledger)
+
+
+def store_args(settings: Settings) -> list[str]:
+    if settings.database_url:
+        return ["--database-url", settings.database_url]
+    return ["--sqlite-path", str(settings.sqlite_path)]
+
+
+def rebuild(
+    settings: Settings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+) -> tuple[list[str], dict[str, object]]:
+    script = load_script()
+    monkeypatch.setattr(script, "Ledger", lambda s: Ledger(s, clock=clock))
+    assert script.main([*args, *store_args(settings)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    return lines[:-1], orjson.loads(lines[-1])
+
+
+def test_a_what_if_rebuild_prints_who_would_change_status_and_switches_nothing(
+    ledger: Ledger,
+    db: ReadModelDb,
+    settings: Settings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, first = rebuild(settings, clock, monkeypatch, capsys)
+    assert first["generation"] == 1 and first["previous"] is None
+    lines, summary = rebuild(settings, clock, monkeypatch, capsys, "--what-if", "WI-500=2026.2")
+    assert summary["dry_run"] is True and summary["status_changed"] == 1
+    assert lines[0] == (
+        "WI-500 wi-late: non-compliant -> compliant under training:ce-core expired -> satisfied"
+    )
+    assert generations.current(db) == 1
+    assert [g.number for g in generations.generations(db)] == [1]  # the candidate is gone
+
+
+def test_a_rebuild_switches_to_a_generation_equal_to_the_live_one(
+    ledger: Ledger,
+    db: ReadModelDb,
+    settings: Settings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    live = generations.ensure_current(db, clock.now())
+    Follower(ledger, db, live, clock, batch_size=13).catch_up()
+    lines, summary = rebuild(settings, clock, monkeypatch, capsys)
+    assert lines == ["0 users changed (0 overall); switched to generation 2"]
+    assert summary["previous"] == live and generations.current(db) == 2
+    assert snapshot(db, 2) == snapshot(db, live)  # the old one stays until the next switch
+
+
+def test_reads_during_a_rebuild_answer_from_the_old_generation_until_the_switch(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    old = generations.ensure_current(db, clock.now())
+    Follower(ledger, db, old, clock).catch_up()
+    models = ReadModels(ledger, db, ComplianceService(ledger))
+    before = models.user("WI-500", LATE, clock.now())
+    assert before["overall"] == "non-compliant"
+
+    new = generations.begin(db, clock.now(), "rebuild")
+    stop = threading.Event()
+    seen: list[dict[str, object]] = []
+
+    def halfway(step: Step) -> None:  # a reader during the build, then an interruption
+        seen.append(models.user("WI-500", LATE, clock.now()))
+        stop.set()
+
+    what_if = Follower(ledger, db, new, clock, batch_size=20, what_if={"WI-500": "2026.2"})
+    what_if.catch_up(progress=halfway, stop=stop)
+    assert 0 < db.position(new) < ledger.head()
+    assert seen == [before]
+    # a new process resumes the interrupted build from its committed position
+    Follower(ledger, db, new, clock, what_if={"WI-500": "2026.2"}).catch_up()
+    assert models.user("WI-500", LATE, clock.now()) == before
+    generations.switch(db, new, clock.now())
+    assert models.user("WI-500", LATE, clock.now())["overall"] == "compliant"

@@ -30,7 +30,8 @@ LATE = "wi-late"  # CE core 18 months ago: expired under WI-500 2026.1, valid un
 
 def load_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("rebuild_script", "scripts/rebuild.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -74,9 +75,11 @@ def test_a_what_if_rebuild_prints_who_would_change_status_and_switches_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _, first = rebuild(settings, clock, monkeypatch, capsys)
-    assert first["generation"] == 1 and first["previous"] is None
+    assert first["generation"] == 1
+    assert first["previous"] is None
     lines, summary = rebuild(settings, clock, monkeypatch, capsys, "--what-if", "WI-500=2026.2")
-    assert summary["dry_run"] is True and summary["status_changed"] == 1
+    assert summary["dry_run"] is True
+    assert summary["status_changed"] == 1
     assert lines[0] == (
         "WI-500 wi-late: non-compliant -> compliant under training:ce-core expired -> satisfied"
     )
@@ -96,7 +99,8 @@ def test_a_rebuild_switches_to_a_generation_equal_to_the_live_one(
     Follower(ledger, db, live, clock, batch_size=13).catch_up()
     lines, summary = rebuild(settings, clock, monkeypatch, capsys)
     assert lines == ["0 users changed (0 overall); switched to generation 2"]
-    assert summary["previous"] == live and generations.current(db) == 2
+    assert summary["previous"] == live
+    assert generations.current(db) == 2
     assert snapshot(db, 2) == snapshot(db, live)  # the old one stays until the next switch
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -11,11 +12,17 @@ from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
 from api.health import health_routes
 from api.history_routes import history_routes
-from api.keys import COMPLIANCE, LEDGER, SETTINGS
+from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
 from api.middleware import request_context
+from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
+from projections.readmodels import generations
+from projections.readmodels.db import ReadModelDb
+from projections.readmodels.queries import ReadModels
+from projections.readmodels.runner import CurrentGenerationRunner
+from projections.readmodels.timetravel import TimeTravel
 
 
 def _own_ledger(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -33,6 +40,32 @@ def _own_ledger(settings: Settings) -> Callable[[web.Application], AsyncIterator
     return ledger_context
 
 
+def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context for the read models: their tables, and (unless a separate
+    ``scripts/project`` process does it) a thread that follows the log into them."""
+
+    async def read_models_context(app: web.Application) -> AsyncIterator[None]:
+        ledger = app[LEDGER]
+        db = await asyncio.to_thread(ReadModelDb, ledger)
+        await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
+        app[READ_MODELS] = ReadModels(ledger, db, app[COMPLIANCE])
+        app[TIME_TRAVEL] = TimeTravel(ledger)
+        stop = threading.Event()
+        thread = None
+        if settings.readmodels_in_process:
+            runner = CurrentGenerationRunner(ledger, db, ledger.clock)
+            thread = threading.Thread(target=runner.run, args=(stop,), name="readmodels")
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                await asyncio.to_thread(thread.join)
+
+    return read_models_context
+
+
 def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Application:
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
@@ -43,5 +76,12 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     else:
         app[LEDGER] = ledger
         app[COMPLIANCE] = ComplianceService(ledger)
-    app.add_routes(health_routes() + command_routes() + history_routes() + compliance_routes())
+    app.cleanup_ctx.append(_read_models(settings))
+    app.add_routes(
+        health_routes()
+        + command_routes()
+        + history_routes()
+        + compliance_routes()
+        + readmodel_routes()
+    )
     return app

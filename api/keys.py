@@ -7,8 +7,12 @@ from aiohttp import web
 from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
+from projections.readmodels.queries import ReadModels
+from projections.readmodels.timetravel import TimeTravel
 
 SETTINGS = web.AppKey("settings", Settings)
 LEDGER = web.AppKey("ledger", Ledger)
 COMPLIANCE = web.AppKey("compliance", ComplianceService)
+READ_MODELS = web.AppKey("read_models", ReadModels)
+TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     postgres_lock_timeout_seconds: int = Field(default=5, ge=1)
     postgres_pool_size: int = Field(default=5, ge=1)
     load_demo_data: bool = True
+    readmodels_in_process: bool = Field(
+        default=True,
+        description="follow the log into the read models in a thread of the service; turn "
+        "off where scripts/project does it (PostgreSQL with several API processes)",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)

@@ -90,6 +90,15 @@ class ReadModels:
         )
         return [self._user(row, now) for row in found]
 
+    def user_refs(self, coc: str) -> list[str]:
+        """Every user of a CoC the read models know, current or departed."""
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT ref FROM {t['entities']} WHERE coc = ? AND kind = 'user' ORDER BY ref",
+            (coc,),
+        )
+        return [ref for (ref,) in found]
+
     # --- agencies and regions ------------------------------------------------------------
 
     def agency(self, coc: str, ref: str, now: datetime) -> dict[str, Any]:

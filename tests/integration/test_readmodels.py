@@ -125,7 +125,7 @@ def _perform(
         )
     elif kind == "retract":
         coc, ref = USERS[int(operation[1])]  # type: ignore[call-overload]
-        completions = user(ledger, coc, ref).completed()
+        completions = list(user(ledger, coc, ref).facts(EndUser.CourseCompleted))
         if not completions:
             return
         command = RetractEvent(

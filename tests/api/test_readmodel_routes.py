@@ -1,0 +1,131 @@
+"""Read-model endpoints and time travel on both clocks, over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from commands.corrections import RetractEvent
+from commands.demo import load_demo
+from commands.registry import run
+from ledger.application import Ledger
+from ledger.clock import FixedClock
+from ledger.domain.end_users import EndUser
+from tests.api.support import Client
+from tests.conftest import CALLER
+from tests.integration.builders import complete_course, register_user, user
+
+LATE = "wi-late"
+
+
+async def settled(client: Client, ledger: Ledger) -> dict[str, Any]:
+    """Wait (bounded) until the service's read models reach the log's head."""
+    for _ in range(200):
+        lag = await (await client.get("/v1/readmodels")).json()
+        if lag["position"] == ledger.head():
+            # users are evaluated right after their events are applied
+            await asyncio.sleep(0.3)
+            return dict(lag)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"read models did not catch up: {lag}")
+
+
+async def test_read_models_answer_users_agencies_regions_calendar_and_trail(
+    client: Client, ledger: Ledger
+) -> None:
+    await asyncio.to_thread(load_demo, ledger)
+    await settled(client, ledger)
+    page = await (await client.get("/v1/cocs/WI-500/users?limit=1")).json()
+    assert [u["ref"] for u in page["items"]] == ["wi-u1"]
+    assert page["next"] == "wi-u1"
+    assert (await (await client.get("/v1/cocs/WI-500/users?after=wi-u1")).json())["items"] == []
+    one = await (await client.get("/v1/cocs/WI-500/users/wi-u1")).json()
+    assert one["overall"] == "compliant"
+    agency = await (await client.get("/v1/cocs/WI-500/agencies/WI-NWH")).json()
+    assert agency["users"] == {"compliant": 1}
+    region = await (await client.get("/v1/cocs/MO-606/regions/R1/case-conferencing")).json()
+    assert [a["agency_ref"] for a in region["case_conferencing"]] == ["MO-CFS"]
+    calendar = await (await client.get("/v1/cocs/IL-510/calendar?days=366")).json()
+    assert any(e["subject_ref"] == "il-u1" for e in calendar["upcoming"])
+    trail = await (await client.get("/v1/cocs/WI-500/audit/user/wi-u1")).json()
+    assert trail["events"][0]["type"] == "EndUser.Registered"
+    bad = await client.get("/v1/cocs/WI-500/calendar?days=0")
+    assert bad.status == 422
+    missing = await client.get("/v1/cocs/WI-500/users/nobody")
+    assert missing.status == 404
+
+
+async def test_time_travel_on_both_clocks_with_a_backdated_event_and_a_correction(
+    client: Client, ledger: Ledger, clock: FixedClock
+) -> None:
+    await asyncio.to_thread(load_demo, ledger)
+    do = lambda command: run(ledger, command, CALLER)  # noqa: E731
+    recorded_before = clock.now()
+    await asyncio.to_thread(register_user, do, "WI-500", LATE, "WI-NWH")
+    clock.advance(timedelta(days=10))
+    # recorded today, effective 9 days ago (backdated)
+    trained_on = clock.now() - timedelta(days=9)
+    await asyncio.to_thread(complete_course, do, "WI-500", LATE, "WI-CE-CORE", trained_on)
+    recorded_training = clock.now()
+    clock.advance(timedelta(days=5))
+    completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
+    await asyncio.to_thread(
+        do,
+        RetractEvent(
+            coc="WI-500",
+            entity_kind="user",
+            entity_ref=LATE,
+            event_id=completion.event_id,
+            reason="the completion belonged to someone else",
+        ),
+    )
+    await settled(client, ledger)
+
+    async def status(**params: str) -> str:
+        query = "&".join(f"{k}={v.replace('+', '%2B')}" for k, v in params.items())
+        answer = await client.get(f"/v1/cocs/WI-500/users/{LATE}/compliance?{query}")
+        assert answer.status == 200, await answer.text()
+        return str((await answer.json())["overall"])
+
+    day_after_training = (trained_on + timedelta(days=1)).isoformat()
+    # with everything known now (the retraction included), the user was never trained
+    assert await status(as_of=day_after_training) == "non-compliant"
+    # what the ledger said when the training was recorded: compliant since it took effect
+    assert await status(as_of=day_after_training, known_at=recorded_training.isoformat()) == (
+        "compliant"
+    )
+    # before the backdated completion was recorded, the ledger knew no training on that day
+    assert (
+        await status(
+            as_of=day_after_training,
+            known_at=(recorded_training - timedelta(seconds=1)).isoformat(),
+        )
+        == "non-compliant"
+    )
+    # before the user was recorded at all, the ledger did not know them
+    unknown = await client.get(
+        f"/v1/cocs/WI-500/users/{LATE}/compliance?known_at="
+        + (recorded_before - timedelta(days=1)).isoformat().replace("+", "%2B")
+    )
+    assert unknown.status == 404
+    # the whole CoC at the recorded time of the training
+    coc = await (
+        await client.get(
+            "/v1/cocs/WI-500/statuses?known_at=" + recorded_training.isoformat().replace("+", "%2B")
+        )
+    ).json()
+    assert {u["ref"]: u["overall"] for u in coc["users"]}[LATE] == "compliant"
+    # the audit trail links the correction to what it corrects, and can stop at a time
+    trail = (await (await client.get(f"/v1/cocs/WI-500/audit/user/{LATE}")).json())["events"]
+    retraction, retracted = trail[-1], trail[-2]
+    assert retraction["corrects"]["version"] == retracted["version"]
+    assert retracted["corrected_by"][0]["version"] == retraction["version"]
+    assert retracted["effective_at"] < retracted["recorded_at"]
+    earlier = await (
+        await client.get(
+            f"/v1/cocs/WI-500/audit/user/{LATE}?known_at="
+            + recorded_training.isoformat().replace("+", "%2B")
+        )
+    ).json()
+    assert len(earlier["events"]) == len(trail) - 1

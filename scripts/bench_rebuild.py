@@ -1,0 +1,170 @@
+"""Benchmark: a full rebuild of every read model from a generated log, next to the raw rate
+of reading and decoding the same log with eventsourcing, measured in the same run.
+
+Usage: scripts/bench_rebuild [--events N] [--backend sqlite|postgres|both] [--seed S]
+                             [--postgres-url URL]
+
+For each backend: generates a deterministic synthetic log of about N events (default
+500,000) into a fresh store (a temporary SQLite file; a new schema in PostgreSQL, dropped at
+the end), then, each in a fresh child process: reads and decodes the whole log
+(``recorder.select_notifications`` + the application's mapper: the raw rate), rebuilds all
+read models into a new generation (``Follower.catch_up``: entities, audit trail, agencies,
+regions, calendar, user compliance), and reads and decodes again. The baseline is the faster
+of the two raw runs. Memory: the rebuilding child samples its resident set size
+(/proc/self/status VmRSS) when it passes each quarter of the log, and reports its peak
+(``ru_maxrss``); flat quarters mean memory does not grow with the log's length.
+The last line is one JSON object: ``value`` is rebuild events/s on the last backend run,
+``ratio`` = rebuild events/s / raw decode events/s (goal >= 0.4); per-backend figures beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from commands.synthetic import generate
+from ledger.application import Ledger
+from ledger.settings import Settings
+from projections.readmodels import generations
+from projections.readmodels.db import ReadModelDb
+from projections.readmodels.follower import Follower, Step
+
+BATCH = 2000
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def raw_decode(settings: Settings) -> dict[str, Any]:
+    ledger = Ledger(settings)
+    started = time.perf_counter()
+    count, position = 0, 0
+    while True:
+        notifications = ledger.recorder.select_notifications(start=position + 1, limit=BATCH)
+        for notification in notifications:
+            ledger.mapper.to_domain_event(notification)
+        count += len(notifications)
+        if len(notifications) < BATCH:
+            break
+        position = notifications[-1].id
+    seconds = time.perf_counter() - started
+    ledger.close()
+    return {"events": count, "seconds": seconds, "events_per_second": count / seconds}
+
+
+def rebuild(settings: Settings) -> dict[str, Any]:
+    ledger = Ledger(settings)
+    db = ReadModelDb(ledger)
+    head = ledger.head()
+    number = generations.begin(db, ledger.clock.now(), "bench")
+    quarters: list[float] = []
+
+    def progress(step: Step) -> None:
+        while len(quarters) < 4 and step.position >= head * (len(quarters) + 1) / 4:
+            quarters.append(round(rss_mib(), 1))
+
+    started = time.perf_counter()
+    step = Follower(ledger, db, number, ledger.clock, batch_size=BATCH).catch_up(progress)
+    seconds = time.perf_counter() - started
+    users = db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'users')}")[0][0]
+    ledger.close()
+    return {
+        "events": step.applied,
+        "users": users,
+        "seconds": seconds,
+        "events_per_second": step.applied / seconds,
+        "rss_mib_at_quarters": quarters,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def in_child(function: Any, settings: Settings) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        result: dict[str, Any] = pool.apply(function, (settings,))
+    return result
+
+
+def bench(settings: Settings, events: int, seed: int, name: str) -> dict[str, Any]:
+    ledger = Ledger(settings)
+    print(f"{name}: generating about {events} events ...", file=sys.stderr, flush=True)
+    report = generate(ledger, events=events, seed=seed)
+    ledger.close()
+    print(f"{name}: {report.events} events in {report.seconds} s; decoding and rebuilding ...",
+          file=sys.stderr, flush=True)
+    raw = [in_child(raw_decode, settings)]
+    rebuilt = in_child(rebuild, settings)
+    raw.append(in_child(raw_decode, settings))
+    baseline = max(r["events_per_second"] for r in raw)
+    result = {
+        "backend": name,
+        "events": report.events,
+        "users": rebuilt["users"],
+        "raw_events_per_second": [round(r["events_per_second"]) for r in raw],
+        "baseline": round(baseline),
+        "rebuild_events_per_second": round(rebuilt["events_per_second"]),
+        "rebuild_seconds": round(rebuilt["seconds"], 2),
+        "ratio": round(rebuilt["events_per_second"] / baseline, 3),
+        "rss_mib_at_quarters": rebuilt["rss_mib_at_quarters"],
+        "peak_rss_mib": rebuilt["peak_rss_mib"],
+    }
+    print(orjson.dumps(result).decode(), file=sys.stderr, flush=True)
+    return result
+
+
+def postgres(url: str, events: int, seed: int) -> dict[str, Any]:
+    import psycopg
+
+    schema = f"bench_{uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        settings = Settings(database_url=f"{url}?schema={schema}", load_demo_data=False)
+        return bench(settings, events, seed, "postgres")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench_rebuild")
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args(argv)
+    results = []
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as folder:
+            settings = Settings(sqlite_path=Path(folder) / "bench.sqlite3", load_demo_data=False)
+            results.append(bench(settings, args.events, args.seed, "sqlite"))
+    if args.backend in ("postgres", "both"):
+        results.append(postgres(args.postgres_url, args.events, args.seed))
+    last = results[-1]
+    print(orjson.dumps({
+        "metric": "rebuild_events_per_second",
+        "value": last["rebuild_events_per_second"],
+        "unit": "events/s",
+        "baseline": last["baseline"],
+        "ratio": min(r["ratio"] for r in results),
+        "goal_ratio": 0.4,
+        "backends": results,
+    }).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

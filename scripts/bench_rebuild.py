@@ -103,8 +103,11 @@ def bench(settings: Settings, events: int, seed: int, name: str) -> dict[str, An
     print(f"{name}: generating about {events} events ...", file=sys.stderr, flush=True)
     report = generate(ledger, events=events, seed=seed)
     ledger.close()
-    print(f"{name}: {report.events} events in {report.seconds} s; decoding and rebuilding ...",
-          file=sys.stderr, flush=True)
+    print(
+        f"{name}: {report.events} events in {report.seconds} s; decoding and rebuilding ...",
+        file=sys.stderr,
+        flush=True,
+    )
     raw = [in_child(raw_decode, settings)]
     rebuilt = in_child(rebuild, settings)
     raw.append(in_child(raw_decode, settings))
@@ -154,15 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend in ("postgres", "both"):
         results.append(postgres(args.postgres_url, args.events, args.seed))
     last = results[-1]
-    print(orjson.dumps({
-        "metric": "rebuild_events_per_second",
-        "value": last["rebuild_events_per_second"],
-        "unit": "events/s",
-        "baseline": last["baseline"],
-        "ratio": min(r["ratio"] for r in results),
-        "goal_ratio": 0.4,
-        "backends": results,
-    }).decode())
+    print(
+        orjson.dumps(
+            {
+                "metric": "rebuild_events_per_second",
+                "value": last["rebuild_events_per_second"],
+                "unit": "events/s",
+                "baseline": last["baseline"],
+                "ratio": min(r["ratio"] for r in results),
+                "goal_ratio": 0.4,
+                "backends": results,
+            }
+        ).decode()
+    )
     return 0
 
 

@@ -49,6 +49,8 @@ class Entities:
         self.db = db
         self.lru: LRUCache[UUID, LedgerAggregate] = LRUCache(maxsize=max(size, 1))
         self.touched: dict[UUID, LedgerAggregate] = {}
+        # natural keys never change; kept for the batch in progress
+        self.refs: dict[UUID, str] = {}
         self.cursor: Any = None
         self._version_sql = (
             f"SELECT version FROM {db.table(db.prefix(generation) + 'entities')} WHERE id = ?"
@@ -58,6 +60,7 @@ class Entities:
         """Forget everything (after a failed batch: the cache may be ahead of the tables)."""
         self.lru.clear()
         self.touched.clear()
+        self.refs.clear()
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         found = self._get(aggregate_id)
@@ -96,6 +99,7 @@ class Entities:
         for aggregate_id, aggregate in self.touched.items():
             self.lru.put(aggregate_id, aggregate)
         self.touched.clear()
+        self.refs.clear()
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:
         if self.cursor is not None:

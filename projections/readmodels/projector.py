@@ -104,6 +104,7 @@ class Projector:
                 self.entities.cursor = cursor
                 audit: list[tuple[Any, ...]] = []
                 positions: dict[UUID, int] = {}
+                refs = self.entities.refs
                 for notification in notifications:
                     if notification.topic in SKIPPED_TOPICS:
                         continue
@@ -111,8 +112,9 @@ class Projector:
                     assert isinstance(event, LedgerEvent)
                     aggregate = self.entities.apply(event)
                     positions[aggregate.id] = notification.id
+                    ref = refs.get(aggregate.id) or refs.setdefault(aggregate.id, ref_of(aggregate))
                     audit.append(
-                        rows.audit_row(notification.id, aggregate, ref_of(aggregate), event)
+                        rows.audit_row(notification.id, aggregate, ref, event, notification.state)
                     )
                 self._write_entities(cursor, positions)
                 self.db.executemany(cursor, self.sql["audit"], audit)
@@ -128,12 +130,12 @@ class Projector:
         return last
 
     def _write_entities(self, cursor: Any, positions: dict[UUID, int]) -> None:
-        touched = self.entities.touched
+        touched, refs = self.entities.touched, self.entities.refs
         self.db.executemany(
             cursor,
             self.sql["entity"],
             [
-                (a.id.hex, a.coc, a.kind, ref_of(a), agency_of(a), a.version, positions[a.id])
+                (a.id.hex, a.coc, a.kind, refs[a.id], agency_of(a), a.version, positions[a.id])
                 for a in (touched[i] for i in positions)
             ],
         )

@@ -16,9 +16,18 @@ from projections.compliance.results import ClauseStatus, Evaluation, State
 NO_POLICY = "no-policy"
 
 
+_IS_UTC: dict[object, bool] = {}  # time zone -> is it UTC (few distinct zones occur)
+
+
 def iso(moment: datetime | date | None) -> str | None:
     """ISO 8601 text; times in UTC, so that text order is time order in the tables."""
     if isinstance(moment, datetime):
+        zone = moment.tzinfo
+        utc = _IS_UTC.get(zone)
+        if utc is None:
+            utc = _IS_UTC[zone] = not moment.utcoffset()
+        if utc:  # formatting a naive time skips the zone's (slow) utcoffset calls
+            return moment.replace(tzinfo=None).isoformat() + "+00:00"
         return moment.astimezone(UTC).isoformat()
     return None if moment is None else moment.isoformat()
 
@@ -34,15 +43,18 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, default=_json_default).decode()
 
 
+_CORRECTIONS = (LedgerAggregate.EventRetracted, LedgerAggregate.EventAmended)
+
+
 def audit_row(
-    position: int, aggregate: LedgerAggregate, ref: str, event: LedgerEvent
+    position: int, aggregate: LedgerAggregate, ref: str, event: LedgerEvent, stored: bytes
 ) -> tuple[Any, ...]:
-    """One line of an entity's audit trail; a correction names the version it corrects."""
+    """One line of an entity's audit trail: the event as stored (its ``schema_version`` says
+    which shape), both clocks, who recorded it; a correction names the version it corrects."""
     corrects_version = None
-    corrects = getattr(event, "corrects", None)
-    if corrects is not None:
+    if isinstance(event, _CORRECTIONS):
         corrects_version = next(
-            (f.originator_version for f in aggregate._facts if f.event_id == corrects), None
+            (f.originator_version for f in aggregate._facts if f.event_id == event.corrects), None
         )
     return (
         position,
@@ -56,10 +68,10 @@ def audit_row(
         iso(event.effective_at),
         iso(event.timestamp),
         event.actor,
-        str(event.source),
+        event.source.value,
         event.request_id,
         corrects_version,
-        dumps(event.payload()),
+        stored.decode(),
     )
 
 

@@ -215,25 +215,25 @@ def _confirm(world: World, ag: AgencyState) -> Script:
 
 
 def _yearly(world: World, ag: AgencyState) -> Script:
-    """About four agency events a year: credits (IL-510), program changes (CA-600), contacts."""
+    """The agency's yearly events: member credits each January (IL-510), program changes at
+    the July fiscal year (CA-600, confirmed again by the lead), a contact change now and then."""
     code, process = ag.coc.code, ag.coc.plan.process
     year = world.now.year
     while True:
         year += 1
-        yield datetime(year, 1, 5, tzinfo=UTC) + world.days(0, 60)
+        month = 7 if process is Process.LAHSA else 1
+        yield datetime(year, month, 5, tzinfo=UTC) + world.days(0, 40)
+        meta = world.meta(code, world.now, f"admin.{code}")
         if process is Process.CHICAGO:
-            meta = world.meta(code, world.now, f"admin.{code}")
             ag.aggregate.grant_training_credits(4, f"member agency credits {year}", meta)
-        if process is Process.LAHSA and ag.programs:
+        elif process is Process.LAHSA and ag.programs:
             ref = world.rng.choice(ag.programs)
-            meta = world.meta(code, world.now, f"admin.{code}")
-            ag.aggregate.set_up_program(
-                ref, world.rng.choice(list(ProgramType)), f"{agency_name(world)} program", meta
-            )
-            world.touch(ag.aggregate)
+            program_type = world.rng.choice(list(ProgramType))
+            name = f"{agency_name(world)} program"
+            ag.aggregate.set_up_program(ref, program_type, name, meta)
             ag.open_gates += 1
+            world.touch(ag.aggregate)
             yield from _confirm(world, ag)
-        if world.rng.random() < 0.5 and ag.ata is not None:
-            meta = world.meta(code, world.now, f"admin.{code}")
-            ag.aggregate.designate_contact(ContactRole.PROGRAM_MANAGER, ag.ata, meta)
+        else:
+            ag.aggregate.designate_contact(ContactRole.PROGRAM_MANAGER, f"pm.{ag.ref}", meta)
         world.touch(ag.aggregate)

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from ledger.application import Ledger
@@ -22,6 +23,11 @@ class SeededMeta(EventMeta):
     """Event metadata that also fixes the event's id, so a seed gives byte-identical events."""
 
     event_id: UUID
+
+    def fields(self) -> dict[str, Any]:
+        # the field values themselves (pydantic keeps them in __dict__): cheaper than the
+        # base class's dict(self), which counts at millions of events
+        return self.__dict__
 
 
 class Counters:

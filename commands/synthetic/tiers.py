@@ -24,7 +24,7 @@ SEED_COCS: dict[str, Process] = {
 SEED_WEIGHTS = {"MO-606": 0.6, "CA-600": 1.9, "IL-510": 1.5, "WI-500": 0.7}
 # Events a user produces per year of a run, measured on generated logs (onboarding, renewals,
 # monthly log-in summaries, departures), used to size a run for a target number of events.
-EVENTS_PER_USER_YEAR = 17.0
+EVENTS_PER_USER_YEAR = 16.4
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Plan:
     @property
     def expected_events(self) -> int:
         """A rough estimate, for progress bars."""
-        return int(self.users * self.years * EVENTS_PER_USER_YEAR * 1.15 + self.agencies * 10)
+        return int(self.users * self.years * EVENTS_PER_USER_YEAR + self.agencies * 10)
 
 
 def synthetic_code(index: int) -> str:

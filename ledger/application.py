@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -31,6 +32,11 @@ from ledger.positions import PositionIndex, position_index
 from ledger.settings import Settings
 
 A = TypeVar("A", bound=LedgerAggregate)
+
+
+def _recorded_time(event: object) -> datetime:
+    recorded: datetime = getattr(event, "timestamp")  # noqa: B009
+    return recorded
 
 
 class StoreUnavailable(PersistenceError):
@@ -107,8 +113,14 @@ class Ledger(Application[UUID]):
 
     # --- writing -------------------------------------------------------------------------
 
-    def save_all(self, aggregates: Iterable[LedgerAggregate]) -> Sequence[Recording[UUID]]:
+    def save_all(
+        self, aggregates: Iterable[LedgerAggregate], *, by_recorded_time: bool = False
+    ) -> Sequence[Recording[UUID]]:
         """Save pending events of several aggregates atomically.
+
+        The events are written aggregate by aggregate, unless ``by_recorded_time``: then the
+        events of all aggregates are interleaved by their recorded time (a stable sort, so each
+        entity's events keep their order), as a log written by many writers holds them.
 
         Raises IntegrityError when another writer got there first (the caller retries),
         and StoreUnavailable when the store cannot be reached or locked in time.
@@ -120,6 +132,8 @@ class Ledger(Application[UUID]):
         for aggregate in aggregates:
             processing_event.events.extend(aggregate.collect_events())
             processing_event.aggregates[aggregate.id] = aggregate
+        if by_recorded_time:
+            processing_event.events.sort(key=_recorded_time)
         try:
             return self._record(processing_event)
         except IntegrityError:

@@ -30,8 +30,8 @@ from typing import Any
 from uuid import uuid4
 
 import orjson
-from commands.synthetic import generate
 
+from commands.synthetic import generate
 from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.readmodels import generations

@@ -130,3 +130,23 @@ def test_reads_during_a_rebuild_answer_from_the_old_generation_until_the_switch(
     assert models.user("WI-500", LATE, clock.now()) == before
     generations.switch(db, new, clock.now())
     assert models.user("WI-500", LATE, clock.now())["overall"] == "compliant"
+
+
+def test_the_projection_process_catches_the_current_generation_up_with_the_log(
+    ledger: Ledger,
+    db: ReadModelDb,
+    settings: Settings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("project_script", "scripts/project.py")
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "Ledger", lambda s: Ledger(s, clock=clock))
+    assert script.main(["--once", *store_args(settings)]) == 0
+    number = generations.current(db)
+    assert number is not None
+    assert db.position(number) == ledger.head()
+    assert script.main(["--database-url", "mysql://nowhere/x"]) == 2

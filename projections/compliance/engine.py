@@ -195,9 +195,8 @@ def evaluate_user(
 ) -> Evaluation:
     """Evaluate ``user`` under ``compiled`` at ``as_of``; ``roles`` defaults to the user roles
     the user requested (ids of the pack's roles)."""
-    view = UserView(user, as_of)
+    view = ev = Context(user, org, as_of)
     plan = compiled.plan(tuple(roles if roles is not None else view.role_requests()))
-    ev = Context(view, org, as_of)
     results = ev.results
     for rule in plan.rules:
         results[rule.id] = rule.check(ev)

@@ -17,10 +17,10 @@ from ledger.domain.vocabulary import AgreementKind, ProctoredOutcome
 from ledger.policy.model import FormClause, GateClause, MilestoneClause, TrainingClause, Validity
 from projections.compliance.results import ClauseStatus, Evidence, State
 from projections.compliance.timing import add_months, valid_until
+from projections.compliance.view import UserView
 
 if TYPE_CHECKING:
     from projections.compliance.engine import Organisation
-    from projections.compliance.view import UserView
 
 _new = tuple.__new__
 SATISFIED = State.SATISFIED
@@ -46,15 +46,15 @@ def status(
     return ClauseStatus(clause, state, reason, evidence, blocked_by=blocked_by)
 
 
-class Context:
-    """One evaluation in progress: the user's view, their organisation, the results so far."""
+class Context(UserView):
+    """One evaluation in progress: the user's facts as of a moment, their organisation, and
+    the results so far."""
 
-    __slots__ = ("as_of", "first_done", "org", "results", "view")
+    __slots__ = ("first_done", "org", "results")
 
-    def __init__(self, view: UserView, org: Organisation, as_of: datetime) -> None:
-        self.view = view
+    def __init__(self, user: EndUser, org: Organisation, as_of: datetime) -> None:
+        super().__init__(user, as_of)
         self.org = org
-        self.as_of = as_of
         self.results: dict[str, ClauseStatus] = {}
         # the earliest evidence of each clause: what ordering ("after") is checked against
         self.first_done: dict[str, datetime] = {}
@@ -124,40 +124,56 @@ def expiry(validity: Validity | None) -> Callable[[datetime], datetime] | None:
 class TrainingRule(Rule):
     """Any one of some courses, completed (with a minimum score) and not expired."""
 
-    __slots__ = ("_expired", "accepted", "expires", "labels", "min_score")
+    __slots__ = ("_expired", "accepted", "course", "expires", "labels", "min_score")
 
     def __init__(self, clause: TrainingClause) -> None:
         super().__init__(clause)
         self.missing_what = f"complete one of {', '.join(clause.courses)}"
         self.accepted = frozenset(clause.courses)
+        # the usual clause: one course, no minimum score
+        self.course = clause.courses[0] if len(self.accepted) == 1 else None
         self.min_score = clause.min_score
         self.expires = expiry(clause.validity)
         self.labels = {c: f"completed {c}" for c in clause.courses}
         self._expired = f"{clause.title} expired on "
 
     def check(self, ev: Context) -> ClauseStatus:
-        found, first, at = self.evidence(ev.view.completions)
-        if found is None or first is None or at is None:
-            return self.missing(ev.results)
+        if self.course is not None:
+            done = ev.completions.get(self.course)
+            if not done:
+                return self.missing(ev.results)
+            if len(done) == 1 and self.min_score is None:
+                found = done[0]
+                at = first = found.effective_at
+            else:
+                evidence = self.evidence(ev.completions)
+                if evidence is None:
+                    return self.missing(ev.results)
+                found, first, at = evidence
+        else:
+            evidence = self.evidence(ev.completions)
+            if evidence is None:
+                return self.missing(ev.results)
+            found, first, at = evidence
         ev.first_done[self.id] = first
         if self.after:
             wrong = self.out_of_order(ev, found, at)
             if wrong is not None:
                 return wrong
         until = None if self.expires is None else self.expires(at)
-        evidence = (_new(Evidence, (found.event_id, at, self.labels[found.course_code])),)
+        proof = (_new(Evidence, (found.event_id, at, self.labels[found.course_code])),)
         if until is not None and ev.as_of >= until:
             reason = f"{self._expired}{until.date().isoformat()}; complete it again"
-            return _new(ClauseStatus, (self.id, EXPIRED, reason, evidence, None, until, (), None))
-        return _new(ClauseStatus, (self.id, SATISFIED, self.title, evidence, until, None, (), None))
+            return _new(ClauseStatus, (self.id, EXPIRED, reason, proof, None, until, (), None))
+        return _new(ClauseStatus, (self.id, SATISFIED, self.title, proof, until, None, (), None))
 
     def evidence(
         self, completions: dict[str, list[EndUser.CourseCompleted]]
-    ) -> tuple[EndUser.CourseCompleted | None, datetime | None, datetime | None]:
+    ) -> tuple[EndUser.CourseCompleted, datetime, datetime] | None:
         """The latest qualifying completion, the earliest one's time and the latest's time."""
         best: EndUser.CourseCompleted | None = None
-        first: datetime | None = None
-        at: datetime | None = None
+        first: datetime
+        at: datetime
         accepted = self.accepted
         min_score = self.min_score
         # walk whichever is shorter: the clause's alternatives or the user's courses
@@ -169,11 +185,14 @@ class TrainingRule(Rule):
                 if min_score is not None and (done.score or 0) < min_score:
                     continue
                 moment = done.effective_at
-                if best is None or moment > cast(datetime, at):
+                if best is None:
+                    best, at, first = done, moment, moment
+                    continue
+                if moment > at:
                     best, at = done, moment
-                if first is None or moment < first:
+                if moment < first:
                     first = moment
-        return best, first, at
+        return None if best is None else (best, first, at)
 
 
 class FormRule(Rule):
@@ -194,7 +213,7 @@ class FormRule(Rule):
         self._expired = f" of {clause.form}; revision {clause.revision} requires signing again"
 
     def check(self, ev: Context) -> ClauseStatus:
-        signed = ev.view.forms.get(self.form)
+        signed = ev.forms.get(self.form)
         if not signed:
             return self._absent
         current: EndUser.FormSigned | None = None
@@ -232,7 +251,7 @@ class MilestoneRule(Rule):
         self.last_passed = clause.milestone == "proctored-passed"
 
     def check(self, ev: Context) -> ClauseStatus:
-        facts = ev.view.facts(self.kind)
+        facts = ev.facts(self.kind)
         found: LedgerEvent | None = None
         if facts:
             if not self.last_passed:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
 from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
 
 _GRANTING = (EndUser.CredentialsIssued, EndUser.CredentialsReactivated)
-_CREDENTIAL_CHANGES: tuple[type[LedgerEvent], ...] = (
+Change = (
+    EndUser.CredentialsIssued
+    | EndUser.HmisRoleGranted
+    | EndUser.CredentialsReactivated
+    | EndUser.CredentialsSuspended
+    | EndUser.CredentialsRevoked
+)
+_CREDENTIAL_CHANGES: tuple[type[Change], ...] = (
     EndUser.CredentialsIssued,
     EndUser.HmisRoleGranted,
     EndUser.CredentialsReactivated,
@@ -17,6 +24,7 @@ _CREDENTIAL_CHANGES: tuple[type[LedgerEvent], ...] = (
     EndUser.CredentialsRevoked,
 )
 _NOTHING: list[LedgerEvent] = []
+E = TypeVar("E", bound=LedgerEvent)
 
 
 def _version(event: LedgerEvent) -> int:
@@ -52,53 +60,51 @@ class UserView:
         else:
             self.completions = {}
             self.forms = {}
-            for done in cast(list[EndUser.CourseCompleted], self.facts(EndUser.CourseCompleted)):
+            for done in self.facts(EndUser.CourseCompleted):
                 self.completions.setdefault(done.course_code, []).append(done)
-            for signed in cast(list[EndUser.FormSigned], self.facts(EndUser.FormSigned)):
+            for signed in self.facts(EndUser.FormSigned):
                 self.forms.setdefault(signed.form, []).append(signed)
         self.credentials: LedgerEvent | None = None
         self.overrides: list[EndUser.CredentialsIssued | EndUser.HmisRoleGranted] = []
         self.last_active: datetime | None = None
         self._read_credentials()
 
-    def facts(self, kind: type[LedgerEvent]) -> list[LedgerEvent]:
+    def facts(self, kind: type[E]) -> list[E]:
         """Facts of exactly ``kind`` as of the view's moment, in recorded order (read-only)."""
-        found = self.index.get(kind, _NOTHING)
+        found: list[E] = self.index.get(kind, _NOTHING)  # type: ignore[assignment]
         if self.every or not found:
             return found
         as_of = self.as_of
         return [f for f in found if f.effective_at <= as_of]
 
     def role_requests(self) -> list[str]:
-        return [cast(EndUser.RoleRequested, r).role for r in self.facts(EndUser.RoleRequested)]
+        return [r.role for r in self.facts(EndUser.RoleRequested)]
 
     def _read_credentials(self) -> None:
         """Live credentials, overrides recorded at issue, and the last activity."""
-        changes: list[LedgerEvent] = []
+        index = self.index
+        changes: list[Change] = []
         for kind in _CREDENTIAL_CHANGES:
-            if kind in self.index:
+            if kind in index:
                 changes += self.facts(kind)
         if len(changes) > 1:
             changes.sort(key=_version)
         last = None
         for change in changes:
-            kind = type(change)  # exact types: isinstance misses on pydantic classes are slow
-            if kind is EndUser.HmisRoleGranted:
-                if cast(EndUser.HmisRoleGranted, change).override_reason:
-                    self.overrides.append(cast(EndUser.HmisRoleGranted, change))
+            # exact types: isinstance misses on pydantic classes are slow
+            if type(change) is EndUser.HmisRoleGranted:
+                if change.override_reason:
+                    self.overrides.append(change)
                 continue
-            if kind in _GRANTING:
-                self.credentials = change
-                if last is None or change.effective_at > last:
-                    last = change.effective_at
-            else:
-                self.credentials = None
-            if kind is EndUser.CredentialsIssued:
-                issued = cast(EndUser.CredentialsIssued, change)
-                if issued.override_reason:
-                    self.overrides.append(issued)
-        for summary in self.facts(EndUser.LoginActivitySummarised):
-            login = cast(EndUser.LoginActivitySummarised, summary).last_login_at
-            if login is not None and (last is None or login > last):
-                last = login
+            granting = type(change) in _GRANTING
+            self.credentials = change if granting else None
+            if granting and (last is None or change.effective_at > last):
+                last = change.effective_at
+            if type(change) is EndUser.CredentialsIssued and change.override_reason:
+                self.overrides.append(change)
+        if EndUser.LoginActivitySummarised in index:
+            for summary in self.facts(EndUser.LoginActivitySummarised):
+                login = summary.last_login_at
+                if login is not None and (last is None or login > last):
+                    last = login
         self.last_active = last

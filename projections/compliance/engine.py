@@ -60,6 +60,17 @@ class Organisation:
     )
 
 
+class Rung:
+    """A rung of the inactivity ladder: when it is reached, and the text it gives."""
+
+    __slots__ = ("after", "text", "warn")
+
+    def __init__(self, rung: InactivityRung) -> None:
+        self.after = timedelta(days=rung.after_days)
+        self.text = f": {rung.action} (from "
+        self.warn = rung.action == "warn"
+
+
 class Grant:
     """A role compiled: its rank, the clauses it needs and the access it gives."""
 
@@ -125,7 +136,7 @@ class CompiledPack:
         self.base = tuple(self.pack.base)
         self._grants = {r.id: Grant(r) for r in self.pack.roles}
         self._plans: dict[tuple[str, ...], Plan] = {}
-        self.rungs = [(timedelta(days=r.after_days), r) for r in self.pack.inactivity]
+        self.rungs = [Rung(r) for r in self.pack.inactivity]
         self._refs = {
             flag: PolicyRef(self.pack.coc, self.pack.version, self.sha256, flag)
             for flag in (False, True)
@@ -179,7 +190,8 @@ class CompiledPack:
 
 
 _new = tuple.__new__  # a named tuple from all its fields, without keyword parsing
-_SATISFIED = State.SATISFIED
+_SATISFIED, _MISSING, _EXPIRED = State.SATISFIED, State.MISSING, State.EXPIRED
+_BLOCKED, _PENDING, _OVERDUE = State.BLOCKED, State.PENDING, State.OVERDUE
 _ONLY_SATISFIED = frozenset([State.SATISFIED])
 
 
@@ -195,8 +207,8 @@ def evaluate_user(
 ) -> Evaluation:
     """Evaluate ``user`` under ``compiled`` at ``as_of``; ``roles`` defaults to the user roles
     the user requested (ids of the pack's roles)."""
-    view = ev = Context(user, org, as_of)
-    plan = compiled.plan(tuple(roles if roles is not None else view.role_requests()))
+    ev = Context(user, org, as_of)
+    plan = compiled.plan(tuple(roles if roles is not None else ev.role_requests()))
     results = ev.results
     for rule in plan.rules:
         results[rule.id] = rule.check(ev)
@@ -208,11 +220,11 @@ def evaluate_user(
     # due once every clause asked for is met (all requested roles, not just the one giving
     # access so far), counted from the last of their evidence
     if plan.provisioning and states <= _ONLY_SATISFIED:
-        due = provisioning(view, statuses, plan.provisioning, as_of)
+        due = provisioning(ev, statuses, plan.provisioning, as_of)
         statuses.append(due)
         states.add(due[1])
-    if compiled.rungs and view.last_active is not None:
-        idle = inactivity(view.last_active, compiled.rungs, as_of)
+    if compiled.rungs and ev.last_active is not None:
+        idle = inactivity(ev.last_active, compiled.rungs, as_of)
         statuses.append(idle)
         states.add(idle[1])
     overall = overall_of(states)
@@ -227,9 +239,15 @@ def evaluate_user(
             tuple(statuses),
             access,
             next_change(statuses, as_of, next_policy_from),
-            findings(view, overall) if view.credentials or view.overrides else (),
+            findings(ev, overall) if ev.credentials or ev.overrides else (),
         ),
     )
+
+
+_LIVE_CREDENTIALS = {
+    overall: f"live credentials while {overall}"
+    for overall in (Overall.NON_COMPLIANT, Overall.BLOCKED)
+}
 
 
 def findings(view: UserView, overall: Overall) -> tuple[Finding, ...]:
@@ -243,11 +261,11 @@ def findings(view: UserView, overall: Overall) -> tuple[Finding, ...]:
         )
         for o in view.overrides
     ]
-    if view.credentials is not None and overall in (Overall.NON_COMPLIANT, Overall.BLOCKED):
+    if view.credentials is not None and overall in _LIVE_CREDENTIALS:
         found.append(
             Finding(
                 "credentials-while-not-compliant",
-                f"live credentials while {overall}",
+                _LIVE_CREDENTIALS[overall],
                 view.credentials.event_id,
             )
         )
@@ -297,39 +315,33 @@ def provisioning(
     )
 
 
-def inactivity(
-    last: datetime, rungs: list[tuple[timedelta, InactivityRung]], as_of: datetime
-) -> ClauseStatus:
+def inactivity(last: datetime, rungs: list[Rung], as_of: datetime) -> ClauseStatus:
     """Where the user stands on the inactivity ladder since their last activity."""
     idle = as_of - last
-    reached = None
+    reached: Rung | None = None
     following_after: timedelta | None = None
-    for after, rung in rungs:
-        if idle >= after:
+    for rung in rungs:
+        if idle >= rung.after:
             reached = rung
         elif following_after is None:
-            following_after = after
+            following_after = rung.after
     next_at = None if following_after is None else last + following_after
     if reached is None:
-        return _new(
-            ClauseStatus, (INACTIVITY, State.SATISFIED, "active", (), next_at, None, (), None)
-        )
-    since = last + timedelta(days=reached.after_days)
-    reason = f"inactive since {last.date()}: {reached.action} (from {since.date()})"
-    if reached.action == "warn":
+        return _new(ClauseStatus, (INACTIVITY, _SATISFIED, "active", (), next_at, None, (), None))
+    since = last + reached.after
+    reason = f"inactive since {last.date().isoformat()}{reached.text}{since.date().isoformat()})"
+    if reached.warn:
         deadline = None if next_at is None else next_at.date()
-        return _new(
-            ClauseStatus, (INACTIVITY, State.PENDING, reason, (), next_at, None, (), deadline)
-        )
-    return _new(ClauseStatus, (INACTIVITY, State.EXPIRED, reason, (), next_at, since, (), None))
+        return _new(ClauseStatus, (INACTIVITY, _PENDING, reason, (), next_at, None, (), deadline))
+    return _new(ClauseStatus, (INACTIVITY, _EXPIRED, reason, (), next_at, since, (), None))
 
 
 def overall_of(states: set[State]) -> Overall:
     """The overall state of an evaluation whose clauses are in these states."""
-    if State.BLOCKED in states:
+    if _BLOCKED in states:
         return Overall.BLOCKED
-    if State.MISSING in states or State.EXPIRED in states or State.OVERDUE in states:
+    if _MISSING in states or _EXPIRED in states or _OVERDUE in states:
         return Overall.NON_COMPLIANT
-    if State.PENDING in states:
+    if _PENDING in states:
         return Overall.PENDING
     return Overall.COMPLIANT

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
@@ -44,6 +44,8 @@ class UserView:
         "last_active",
         "overrides",
     )
+    completions: dict[str, list[EndUser.CourseCompleted]]
+    forms: dict[str, list[EndUser.FormSigned]]
 
     def __init__(self, user: EndUser, as_of: datetime) -> None:
         self.as_of = as_of
@@ -51,12 +53,14 @@ class UserView:
         # class; skip the time filter when every fact is older than ``as_of``.
         self.index = user.facts_by_type()
         self.every = every = not user.may_postdate(as_of)
-        courses = user.keyed(EndUser.CourseCompleted) if every else None
-        forms = user.keyed(EndUser.FormSigned) if every else None
+        courses = forms = None
+        if every:
+            courses = user.keyed(EndUser.CourseCompleted)
+            forms = user.keyed(EndUser.FormSigned)
         if courses is not None and forms is not None:
             # with every fact older than as_of, the index itself is the answer (read-only)
-            self.completions = cast(dict[str, list[EndUser.CourseCompleted]], courses)
-            self.forms = cast(dict[str, list[EndUser.FormSigned]], forms)
+            self.completions = courses
+            self.forms = forms
         else:
             self.completions = {}
             self.forms = {}

@@ -187,9 +187,8 @@ class EndUser(LedgerAggregate):
 
     @property
     def ref(self) -> str:
-        registered = self.created
-        assert isinstance(registered, EndUser.Registered)
-        return registered.ref
+        registered: EndUser.Registered = self._facts[0]  # type: ignore[assignment]
+        return registered.ref  # the creating event (an exact-class check would cost more)
 
     @property
     def agency_ref(self) -> str | None:

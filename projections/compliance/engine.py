@@ -17,11 +17,11 @@ from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.organisations import Agency
-from ledger.domain.vocabulary import AgreementKind
 from ledger.policy.calendar import add_business_days
 from ledger.policy.model import (
     FormClause,
     GateClause,
+    InactivityRung,
     MilestoneClause,
     PolicyPack,
     Role,
@@ -38,7 +38,8 @@ from projections.compliance.results import (
     PolicyRef,
     State,
 )
-from projections.compliance.timing import at_midnight, next_change, valid_until
+from projections.compliance.rules import Context, Rule, compile_clause
+from projections.compliance.timing import at_midnight, next_change
 from projections.compliance.view import UserView
 
 AnyClause = TrainingClause | FormClause | MilestoneClause | GateClause
@@ -59,14 +60,56 @@ class Organisation:
     )
 
 
-@dataclass(frozen=True)
+class Rung:
+    """A rung of the inactivity ladder: when it is reached, and the text it gives."""
+
+    __slots__ = ("after", "text", "warn")
+
+    def __init__(self, rung: InactivityRung) -> None:
+        self.after = timedelta(days=rung.after_days)
+        self.text = f": {rung.action} (from "
+        self.warn = rung.action == "warn"
+
+
+class Grant:
+    """A role compiled: its rank, the clauses it needs and the access it gives."""
+
+    __slots__ = ("access", "rank", "requires")
+
+    def __init__(self, role: Role) -> None:
+        self.rank = role.rank
+        self.requires = tuple(role.requires)
+        self.access = Access(role.id, role.hmis_role, tuple(role.permissions))
+
+
 class Plan:
-    evaluate: list[AnyClause]
-    report: list[str]
+    """What one list of requested roles evaluates and reports (made once per pack and list)."""
+
+    __slots__ = ("grants", "provisioning", "report", "role_ids", "rules", "unknown")
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        report: list[str],
+        grants: list[Grant],
+        role_ids: tuple[str, ...],
+        unknown: list[ClauseStatus],
+        provisioning: int | None,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.report = tuple(report)
+        self.grants = tuple(grants)
+        self.role_ids = role_ids
+        self.unknown = tuple(unknown)
+        self.provisioning = provisioning  # business days, when the roles have that deadline
+
+
+_PLANS_KEPT = 1024  # distinct requested-role lists remembered per pack
 
 
 class CompiledPack:
-    """A pack with its clauses in prerequisite order and its roles indexed."""
+    """A pack with its clauses in prerequisite order, compiled into rules, and its roles
+    indexed."""
 
     def __init__(self, loaded: LoadedPack) -> None:
         self.pack: PolicyPack = loaded.pack
@@ -88,278 +131,68 @@ class CompiledPack:
         self.order = order
         self.roles = {r.id: r for r in self.pack.roles}
         self._by_id = by_id
+        since = at_midnight(self.pack.effective_from)
+        self.rules = [compile_clause(c, since) for c in order]
+        self.base = tuple(self.pack.base)
+        self._grants = {r.id: Grant(r) for r in self.pack.roles}
         self._plans: dict[tuple[str, ...], Plan] = {}
-        self._labels: dict[tuple[str, ...], str] = {}
-        self.courses = {
-            c.id: frozenset(c.courses) for c in self.pack.clauses if isinstance(c, TrainingClause)
-        }
-        self.validity = {
-            c.id: c.validity for c in self.pack.clauses if isinstance(c, TrainingClause)
-        }
-        self.rungs = [(timedelta(days=r.after_days), r) for r in self.pack.inactivity]
+        self.rungs = [Rung(r) for r in self.pack.inactivity]
         self._refs = {
             flag: PolicyRef(self.pack.coc, self.pack.version, self.sha256, flag)
             for flag in (False, True)
         }
 
-    def plan(self, role_ids: tuple[str, ...]) -> Plan:
-        """What to evaluate for these roles: the base and role clauses, everything they come
-        after (in prerequisite order), and which of them to report."""
-        found = self._plans.get(role_ids)
+    def plan(self, requested: tuple[str, ...]) -> Plan:
+        """What to evaluate for these requested roles: the base and role clauses, everything
+        they come after (in prerequisite order), which of them to report, and the roles the
+        pack does not define."""
+        found = self._plans.get(requested)
         if found is None:
-            wanted = set(self.pack.base).union(*(self.roles[r].requires for r in role_ids))
-            closure: set[str] = set()
-            pending = list(wanted)
-            while pending:
-                clause_id = pending.pop()
-                if clause_id not in closure:
-                    closure.add(clause_id)
-                    pending.extend(self._by_id[clause_id].after)
-            found = self._plans[role_ids] = Plan(
-                [c for c in self.order if c.id in closure],
-                [c.id for c in self.order if c.id in wanted],
-            )
+            found = self._plan(requested)
+            if len(self._plans) < _PLANS_KEPT:
+                self._plans[requested] = found
         return found
+
+    def _plan(self, requested: tuple[str, ...]) -> Plan:
+        wanted_roles = list(dict.fromkeys(requested))
+        known = [r for r in wanted_roles if r in self.roles]
+        unknown = [r for r in wanted_roles if r not in self.roles]
+        wanted = set(self.pack.base).union(*(self.roles[r].requires for r in known))
+        closure: set[str] = set()
+        pending = list(wanted)
+        while pending:
+            clause_id = pending.pop()
+            if clause_id not in closure:
+                closure.add(clause_id)
+                pending.extend(self._by_id[clause_id].after)
+        days = self.pack.deadlines.provisioning_business_days
+        return Plan(
+            [r for r in self.rules if r.id in closure],
+            [r.id for r in self.rules if r.id in wanted],
+            [self._grants[r] for r in known],
+            tuple(known + unknown),
+            [
+                ClauseStatus(
+                    f"role:{role_id}",
+                    State.MISSING,
+                    f"role {role_id!r} is not defined in policy {self.pack.version}",
+                )
+                for role_id in unknown
+            ],
+            days if known and days else None,
+        )
 
     def roles_granting(self, hmis_role: str) -> list[Role]:
         return [r for r in self.pack.roles if hmis_role in (r.hmis_role, r.id)]
-
-    def label(self, *key: str) -> str:
-        """The evidence label of a clause's proof ("signed FORM revision R", "completed C")."""
-        text = self._labels.get(key)
-        if text is None:
-            text = self._labels[key] = (
-                f"signed {key[1]} revision {key[2]}" if len(key) == 3 else f"completed {key[1]}"
-            )
-        return text
 
     def ref(self, what_if: bool = False) -> PolicyRef:
         return self._refs[what_if]
 
 
-class Evaluator:
-    """One evaluation; its methods are the clause kinds."""
-
-    __slots__ = ("as_of", "compiled", "first_done", "org", "results", "user", "view")
-
-    def __init__(
-        self, user: EndUser, org: Organisation, compiled: CompiledPack, as_of: datetime
-    ) -> None:
-        self.user = user
-        self.org = org
-        self.compiled = compiled
-        self.as_of = as_of
-        self.view = UserView(user, as_of)
-        self.results: dict[str, ClauseStatus] = {}
-        # the earliest evidence of each clause: what ordering ("after") is checked against
-        self.first_done: dict[str, datetime] = {}
-
-    def run(self, plan: Plan) -> list[ClauseStatus]:
-        results = self.results
-        for clause in plan.evaluate:
-            results[clause.id] = self.evaluate(clause)
-        return [results[c] for c in plan.report]
-
-    def evaluate(self, clause: AnyClause) -> ClauseStatus:
-        # dispatch on the discriminator: isinstance on pydantic classes that do not match
-        # goes through ABC machinery and costs several times more
-        kind = clause.kind
-        if kind == "gate":
-            assert isinstance(clause, GateClause)
-            key = (clause.id, self.as_of)
-            known = self.org.gates.get(key)
-            if known is None:
-                known = self.org.gates[key] = self.gate(clause)
-            return known
-        if kind == "training":
-            assert isinstance(clause, TrainingClause)
-            found = self.training_evidence(clause)
-            status = self.prerequisites(clause, found)
-            if status is not None:
-                return status
-            assert found is not None
-            until = valid_until(self.compiled.validity[clause.id], found.effective_at)
-            label = self.compiled.label(clause.id, found.course_code)
-            evidence = (Evidence(found.event_id, found.effective_at, label),)
-            if until is not None and self.as_of >= until:
-                return ClauseStatus(
-                    clause.id,
-                    State.EXPIRED,
-                    f"{clause.title} expired on {until.date()}; complete it again",
-                    evidence,
-                    expired_since=until,
-                )
-            return ClauseStatus(
-                clause.id, State.SATISFIED, clause.title, evidence, valid_until=until
-            )
-        if kind == "form":
-            assert isinstance(clause, FormClause)
-            return self.form(clause)
-        assert isinstance(clause, MilestoneClause)
-        return self.milestone(clause)
-
-    def training_evidence(self, clause: TrainingClause) -> EndUser.CourseCompleted | None:
-        """The latest qualifying completion (and note the earliest, for ordering)."""
-        best: EndUser.CourseCompleted | None = None
-        first: datetime | None = None
-        accepted = self.compiled.courses[clause.id]
-        completions = self.view.completions
-        # walk whichever is shorter: the clause's alternatives or the user's courses
-        codes = accepted if len(accepted) < len(completions) else completions
-        for course in codes:
-            if course not in accepted:
-                continue
-            for done in completions.get(course, ()):
-                if clause.min_score is not None and (done.score or 0) < clause.min_score:
-                    continue
-                if best is None or done.effective_at > best.effective_at:
-                    best = done
-                if first is None or done.effective_at < first:
-                    first = done.effective_at
-        if first is not None:
-            self.first_done[clause.id] = first
-        return best
-
-    def prerequisites(self, clause: AnyClause, found: LedgerEvent | None) -> ClauseStatus | None:
-        """A missing or out-of-order status, or None when the clause may count its evidence."""
-        if found is None:
-            what = (
-                f"complete one of {', '.join(clause.courses)}"
-                if isinstance(clause, TrainingClause)
-                else clause.title
-            )
-            waits = [p for p in clause.after if self.results[p].state is not State.SATISFIED]
-            suffix = f" (after {', '.join(waits)})" if waits else ""
-            return ClauseStatus(clause.id, State.MISSING, f"missing: {what}{suffix}")
-        for before in clause.after:
-            first = self.first_done.get(before)
-            if first is None:
-                return ClauseStatus(
-                    clause.id, State.MISSING, f"{clause.title} needs {before} first"
-                )
-            if first > found.effective_at:
-                return ClauseStatus(
-                    clause.id,
-                    State.MISSING,
-                    f"out of order: {clause.title} on {found.effective_at.date()} came before "
-                    f"{before} on {first.date()}; do it again after",
-                    (Evidence(found.event_id, found.effective_at, "too early"),),
-                )
-        return None
-
-    def form(self, clause: FormClause) -> ClauseStatus:
-        signed = self.view.forms.get(clause.form, [])
-        current: EndUser.FormSigned | None = None
-        for form in signed:  # the latest signing of the revision in force, and the first
-            if form.revision == clause.revision:
-                if current is None:
-                    self.first_done[clause.id] = form.effective_at
-                current = form
-        if current is not None:
-            status = self.prerequisites(clause, current)
-            if status is not None:
-                return status
-            label = self.compiled.label(clause.id, clause.form, clause.revision)
-            evidence = (Evidence(current.event_id, current.effective_at, label),)
-            return ClauseStatus(clause.id, State.SATISFIED, clause.title, evidence)
-        if signed:
-            # when the revision in force took over (this version's start, at the latest),
-            # but never before the user's own signing
-            since = max(at_midnight(self.compiled.pack.effective_from), signed[-1].effective_at)
-            return ClauseStatus(
-                clause.id,
-                State.EXPIRED,
-                f"signed revision {signed[-1].revision} of {clause.form}; revision "
-                f"{clause.revision} requires signing again",
-                expired_since=since,
-            )
-        return ClauseStatus(
-            clause.id, State.MISSING, f"missing: sign {clause.form} revision {clause.revision}"
-        )
-
-    def milestone(self, clause: MilestoneClause) -> ClauseStatus:
-        found = self.view.milestones.get(clause.milestone)
-        if found is not None:
-            self.first_done[clause.id] = found.effective_at
-        status = self.prerequisites(clause, found)
-        if status is not None:
-            return status
-        assert found is not None
-        return ClauseStatus(
-            clause.id,
-            State.SATISFIED,
-            clause.title,
-            (Evidence(found.event_id, found.effective_at, clause.milestone),),
-        )
-
-    def gate(self, clause: GateClause) -> ClauseStatus:
-        agency = self.org.agency
-        if agency is None:
-            return ClauseStatus(
-                clause.id, State.BLOCKED, "the user belongs to no agency", blocked_by=(clause.id,)
-            )
-        if clause.gate == "program-setup-confirmed":
-            confirmed = agency.setup_confirmation(self.as_of)
-            if confirmed is None:
-                return ClauseStatus(
-                    clause.id,
-                    State.BLOCKED,
-                    f"agency {agency.ref}: program set-up not confirmed",
-                    blocked_by=(clause.id,),
-                )
-            return ClauseStatus(
-                clause.id,
-                State.SATISFIED,
-                clause.title,
-                (Evidence(confirmed.event_id, confirmed.effective_at, "program set-up confirmed"),),
-            )
-        kind = clause.agreement_kind
-        mine = [a for a in self.org.agreements if a.drafted.agreement_kind == kind]
-        if kind is AgreementKind.CE_MOU:
-            regions = sorted(agency.active_regions(self.as_of))
-            if not regions:
-                return ClauseStatus(
-                    clause.id,
-                    State.BLOCKED,
-                    f"agency {agency.ref} is active in no region",
-                    blocked_by=(clause.id,),
-                )
-            evidence = []
-            for region in regions:
-                done = next(
-                    (
-                        e
-                        for a in mine
-                        if a.drafted.region == region
-                        if (e := a.execution(self.as_of))
-                    ),
-                    None,
-                )
-                if done is None:
-                    return ClauseStatus(
-                        clause.id,
-                        State.BLOCKED,
-                        f"agency {agency.ref} has no fully executed CE MOU for region {region}",
-                        blocked_by=(clause.id,),
-                    )
-                evidence.append(
-                    Evidence(done.event_id, done.effective_at, f"CE MOU region {region} executed")
-                )
-            return ClauseStatus(clause.id, State.SATISFIED, clause.title, tuple(evidence))
-        done = next((e for a in mine if (e := a.execution(self.as_of))), None)
-        if done is None:
-            return ClauseStatus(
-                clause.id,
-                State.BLOCKED,
-                f"agency {agency.ref} has no fully executed {kind}",
-                blocked_by=(clause.id,),
-            )
-        return ClauseStatus(
-            clause.id,
-            State.SATISFIED,
-            clause.title,
-            (Evidence(done.event_id, done.effective_at, f"{kind} executed"),),
-        )
+_new = tuple.__new__  # a named tuple from all its fields, without keyword parsing
+_SATISFIED, _MISSING, _EXPIRED = State.SATISFIED, State.MISSING, State.EXPIRED
+_BLOCKED, _PENDING, _OVERDUE = State.BLOCKED, State.PENDING, State.OVERDUE
+_ONLY_SATISFIED = frozenset([State.SATISFIED])
 
 
 def evaluate_user(
@@ -374,44 +207,50 @@ def evaluate_user(
 ) -> Evaluation:
     """Evaluate ``user`` under ``compiled`` at ``as_of``; ``roles`` defaults to the user roles
     the user requested (ids of the pack's roles)."""
-    pack = compiled.pack
-    ev = Evaluator(user, org, compiled, as_of)
-    wanted = dict.fromkeys(roles if roles is not None else ev.view.role_requests)
-    known_roles = [compiled.roles[r] for r in wanted if r in compiled.roles]
-    role_ids = tuple([r.id for r in known_roles])
-    statuses = ev.run(compiled.plan(role_ids))
-    unknown = tuple([r for r in wanted if r not in compiled.roles])
-    for role_id in unknown:
-        statuses.append(
-            ClauseStatus(
-                f"role:{role_id}",
-                State.MISSING,
-                f"role {role_id!r} is not defined in policy {pack.version}",
-            )
-        )
-    access = highest_access(known_roles, ev.results, pack.base)
-    days = pack.deadlines.provisioning_business_days
+    ev = Context(user, org, as_of)
+    plan = compiled.plan(tuple(roles if roles is not None else ev.role_requests()))
+    results = ev.results
+    for rule in plan.rules:
+        results[rule.id] = rule.check(ev)
+    statuses = [results[c] for c in plan.report]
+    if plan.unknown:
+        statuses += plan.unknown
+    states = {s[1] for s in statuses}
+    access = highest_access(plan.grants, results, compiled.base)
     # due once every clause asked for is met (all requested roles, not just the one giving
     # access so far), counted from the last of their evidence
-    if known_roles and days and all(s.state is State.SATISFIED for s in statuses):
-        statuses.append(provisioning(ev, statuses, days))
-    if pack.inactivity and ev.view.last_active is not None:
-        statuses.append(inactivity(ev))
-    overall = overall_of(statuses)
-    return Evaluation(
-        subject=user.ref,
-        as_of=as_of,
-        policy=compiled.ref(what_if),
-        roles=role_ids + unknown,
-        overall=overall,
-        clauses=tuple(statuses),
-        access=access,
-        next_change=next_change(statuses, as_of, next_policy_from),
-        findings=findings(ev, overall) if ev.view.credentials or ev.view.overrides else (),
+    if plan.provisioning and states <= _ONLY_SATISFIED:
+        due = provisioning(ev, statuses, plan.provisioning, as_of)
+        statuses.append(due)
+        states.add(due[1])
+    if compiled.rungs and ev.last_active is not None:
+        idle = inactivity(ev.last_active, compiled.rungs, as_of)
+        statuses.append(idle)
+        states.add(idle[1])
+    overall = overall_of(states)
+    return _new(
+        Evaluation,
+        (
+            user.ref,
+            as_of,
+            compiled.ref(what_if),
+            plan.role_ids,
+            overall,
+            tuple(statuses),
+            access,
+            next_change(statuses, as_of, next_policy_from),
+            findings(ev, overall) if ev.credentials or ev.overrides else (),
+        ),
     )
 
 
-def findings(ev: Evaluator, overall: Overall) -> tuple[Finding, ...]:
+_LIVE_CREDENTIALS = {
+    overall: f"live credentials while {overall}"
+    for overall in (Overall.NON_COMPLIANT, Overall.BLOCKED)
+}
+
+
+def findings(view: UserView, overall: Overall) -> tuple[Finding, ...]:
     """Overrides recorded at issue time, and live credentials of a user not compliant."""
     found = [
         Finding(
@@ -420,53 +259,54 @@ def findings(ev: Evaluator, overall: Overall) -> tuple[Finding, ...]:
             f"{', '.join(o.missing_at_issue) or 'nothing'}: {o.override_reason}",
             o.event_id,
         )
-        for o in ev.view.overrides
+        for o in view.overrides
     ]
-    if ev.view.credentials is not None and overall in (Overall.NON_COMPLIANT, Overall.BLOCKED):
+    if view.credentials is not None and overall in _LIVE_CREDENTIALS:
         found.append(
             Finding(
                 "credentials-while-not-compliant",
-                f"live credentials while {overall}",
-                ev.view.credentials.event_id,
+                _LIVE_CREDENTIALS[overall],
+                view.credentials.event_id,
             )
         )
     return tuple(found)
 
 
 def highest_access(
-    roles: Iterable[Role], results: dict[str, ClauseStatus], base: Iterable[str]
+    grants: Iterable[Grant], results: dict[str, ClauseStatus], base: Iterable[str]
 ) -> Access | None:
     """Of the roles whose clauses (and the base clauses) are all satisfied, the one with the
     most access: a user with several roles gets the highest appropriate access."""
-    satisfied = State.SATISFIED
     for clause_id in base:
-        if results[clause_id].state is not satisfied:
+        if results[clause_id][1] is not _SATISFIED:
             return None
-    best: Role | None = None
-    for role in roles:
-        if best is not None and role.rank <= best.rank:
+    best: Grant | None = None
+    for grant in grants:
+        if best is not None and grant.rank <= best.rank:
             continue
-        for clause_id in role.requires:
-            if results[clause_id].state is not satisfied:
+        for clause_id in grant.requires:
+            if results[clause_id][1] is not _SATISFIED:
                 break
         else:
-            best = role
-    return None if best is None else Access(best.id, best.hmis_role, tuple(best.permissions))
+            best = grant
+    return None if best is None else best.access
 
 
-def provisioning(ev: Evaluator, statuses: list[ClauseStatus], days: int) -> ClauseStatus:
+def provisioning(
+    view: UserView, statuses: list[ClauseStatus], days: int, as_of: datetime
+) -> ClauseStatus:
     """Access follows within ``days`` business days of the last training or form."""
-    if ev.view.credentials is not None:
-        issued = ev.view.credentials
+    if view.credentials is not None:
+        issued = view.credentials
         return ClauseStatus(
             DEADLINE_PROVISIONING,
             State.SATISFIED,
             "credentials issued",
             (Evidence(issued.event_id, issued.effective_at, "credentials"),),
         )
-    ready = max((e.effective_at for s in statuses for e in s.evidence), default=ev.as_of)
+    ready = max((e.effective_at for s in statuses for e in s.evidence), default=as_of)
     deadline = add_business_days(ready.date(), days)
-    state = State.OVERDUE if ev.as_of.date() > deadline else State.PENDING
+    state = State.OVERDUE if as_of.date() > deadline else State.PENDING
     return ClauseStatus(
         DEADLINE_PROVISIONING,
         state,
@@ -475,42 +315,33 @@ def provisioning(ev: Evaluator, statuses: list[ClauseStatus], days: int) -> Clau
     )
 
 
-def inactivity(ev: Evaluator) -> ClauseStatus:
+def inactivity(last: datetime, rungs: list[Rung], as_of: datetime) -> ClauseStatus:
     """Where the user stands on the inactivity ladder since their last activity."""
-    assert ev.view.last_active is not None
-    last = ev.view.last_active
-    idle = ev.as_of - last
-    reached = None
+    idle = as_of - last
+    reached: Rung | None = None
     following_after: timedelta | None = None
-    for after, rung in ev.compiled.rungs:
-        if idle >= after:
+    for rung in rungs:
+        if idle >= rung.after:
             reached = rung
         elif following_after is None:
-            following_after = after
+            following_after = rung.after
     next_at = None if following_after is None else last + following_after
     if reached is None:
-        return ClauseStatus(INACTIVITY, State.SATISFIED, "active", valid_until=next_at)
-    since = last + timedelta(days=reached.after_days)
-    reason = f"inactive since {last.date()}: {reached.action} (from {since.date()})"
-    if reached.action == "warn":
-        return ClauseStatus(
-            INACTIVITY,
-            State.PENDING,
-            reason,
-            valid_until=next_at,
-            deadline=None if next_at is None else next_at.date(),
-        )
-    return ClauseStatus(INACTIVITY, State.EXPIRED, reason, expired_since=since, valid_until=next_at)
+        return _new(ClauseStatus, (INACTIVITY, _SATISFIED, "active", (), next_at, None, (), None))
+    since = last + reached.after
+    reason = f"inactive since {last.date().isoformat()}{reached.text}{since.date().isoformat()})"
+    if reached.warn:
+        deadline = None if next_at is None else next_at.date()
+        return _new(ClauseStatus, (INACTIVITY, _PENDING, reason, (), next_at, None, (), deadline))
+    return _new(ClauseStatus, (INACTIVITY, _EXPIRED, reason, (), next_at, since, (), None))
 
 
-def overall_of(statuses: Iterable[ClauseStatus]) -> Overall:
-    states = set()
-    for status in statuses:
-        states.add(status.state)
-    if State.BLOCKED in states:
+def overall_of(states: set[State]) -> Overall:
+    """The overall state of an evaluation whose clauses are in these states."""
+    if _BLOCKED in states:
         return Overall.BLOCKED
-    if states & {State.MISSING, State.EXPIRED, State.OVERDUE}:
+    if _MISSING in states or _EXPIRED in states or _OVERDUE in states:
         return Overall.NON_COMPLIANT
-    if State.PENDING in states:
+    if _PENDING in states:
         return Overall.PENDING
     return Overall.COMPLIANT

@@ -18,6 +18,8 @@ _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 def add_months(moment: datetime, months: int) -> datetime:
     """The same day ``months`` later, or the month's last day if it is shorter."""
+    if months % 12 == 0 and (moment.day < 29 or moment.month != 2):
+        return moment.replace(year=moment.year + months // 12)  # whole years: the same day
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
     last = _DAYS_IN_MONTH[month - 1]

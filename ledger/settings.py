@@ -52,6 +52,20 @@ class Settings(BaseSettings):
             raise ValueError("database_url must start with postgresql://")
         return value
 
+    @classmethod
+    def for_store(
+        cls, database_url: str | None = None, sqlite_path: Path | None = None
+    ) -> Settings:
+        """Settings of an operator script: the store named on its command line (a PostgreSQL
+        URL, or an SQLite file, which then wins over a URL in the environment), else the
+        environment's; never loads demo data."""
+        overrides: dict[str, object] = {"load_demo_data": False}
+        if database_url:
+            overrides["database_url"] = database_url
+        elif sqlite_path:
+            overrides |= {"database_url": None, "sqlite_path": sqlite_path}
+        return cls(**overrides)  # type: ignore[arg-type]
+
     @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         return "postgres" if self.database_url else "sqlite"

@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
 from eventsourcing.persistence import IntegrityError, PersistenceError
@@ -58,13 +57,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def settings_for(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {"load_demo_data": False}
-    if args.database_url:
-        overrides["database_url"] = args.database_url
-    elif args.sqlite_path:
-        overrides |= {"database_url": None, "sqlite_path": args.sqlite_path}
     try:
-        return Settings(**overrides)
+        return Settings.for_store(args.database_url, args.sqlite_path)
     except ValidationError as err:
         raise UsageError(f"invalid settings: {err.errors(include_url=False)}") from err
 

@@ -31,13 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--sqlite-path", type=Path)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    overrides: dict[str, object] = {"load_demo_data": False}
-    if args.database_url:
-        overrides["database_url"] = args.database_url
-    if args.sqlite_path:
-        overrides["sqlite_path"] = args.sqlite_path
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings.for_store(args.database_url, args.sqlite_path)
         configure_logging(settings)
         ledger = Ledger(settings)
         runner = CurrentGenerationRunner(ledger, ReadModelDb(ledger), ledger.clock)

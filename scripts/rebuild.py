@@ -57,15 +57,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def settings_for(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, object] = {"load_demo_data": False}
-    if args.database_url:
-        overrides["database_url"] = args.database_url
-    if args.sqlite_path:
-        overrides["sqlite_path"] = args.sqlite_path
-    return Settings(**overrides)  # type: ignore[arg-type]
-
-
 class ProgressBar:
     """A tqdm bar over log positions on a terminal; a line every few seconds otherwise."""
 
@@ -118,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     dry_run = args.dry_run or bool(args.what_if)
     try:
-        ledger = Ledger(settings_for(args))
+        ledger = Ledger(Settings.for_store(args.database_url, args.sqlite_path))
         db = ReadModelDb(ledger)
     except (LedgerError, ValueError) as err:
         print(f"rebuild: cannot open the store: {err}", file=sys.stderr)

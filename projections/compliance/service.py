@@ -35,14 +35,14 @@ class ComplianceService:
         self.load: Loader[LedgerAggregate] = load or ledger.load
         self._compiled: dict[str, CompiledPack] = {}
 
-    def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         found = self.load(cls, aggregate_id)
         return found if isinstance(found, cls) else None
 
     # --- policy versions -----------------------------------------------------------------
 
     def tenant(self, coc: str) -> CoC:
-        tenant = self._get(CoC, entity_id(CoC.kind, coc))
+        tenant = self.get(CoC, entity_id(CoC.kind, coc))
         if tenant is None:
             raise NotFound(f"coc {coc!r} is not registered")
         return tenant
@@ -80,20 +80,23 @@ class ComplianceService:
         agency_ref = user.agency_ref
         if agency_ref is None:
             return Organisation(None)
-        agency = self._get(Agency, entity_id(Agency.kind, tenant.coc, agency_ref))
+        agency = self.get(Agency, entity_id(Agency.kind, tenant.coc, agency_ref))
+        return Organisation(agency, self.agreements(tenant, agency_ref))
+
+    def agreements(self, tenant: CoC, agency_ref: str) -> tuple[Agreement, ...]:
+        """The agency's organisation agreement and its CE MOUs, those that exist."""
         refs = [agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT, agency_ref)]
         refs += [
             agreement_ref(AgreementKind.CE_MOU, agency_ref, region) for region in tenant.regions()
         ]
-        agreements = tuple(
+        return tuple(
             a
             for ref in refs
-            if (a := self._get(Agreement, entity_id(Agreement.kind, tenant.coc, ref)))
+            if (a := self.get(Agreement, entity_id(Agreement.kind, tenant.coc, ref)))
         )
-        return Organisation(agency, agreements)
 
     def user(self, coc: str, user_ref: str) -> EndUser:
-        user = self._get(EndUser, entity_id(EndUser.kind, coc, user_ref))
+        user = self.get(EndUser, entity_id(EndUser.kind, coc, user_ref))
         if user is None:
             raise NotFound(f"user {user_ref!r} does not exist in {coc}")
         return user

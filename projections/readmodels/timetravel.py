@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ledger.application import Ledger
-from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.organisations import Agency
@@ -61,15 +60,10 @@ class TimeTravel:
         self, coc: str, ref: str, as_of: datetime, known: datetime | None = None
     ) -> dict[str, Any]:
         service = self._service(known)
-        agency = service._get(Agency, entity_id(Agency.kind, coc, ref))
+        agency = service.get(Agency, entity_id(Agency.kind, coc, ref))
         if agency is None:
             raise NotFound(f"agency {ref!r} is not known in {coc}" + _at(known))
-        tenant = service.tenant(coc)
-        agreements = [
-            a
-            for r in _agreement_refs(ref, tenant.regions())
-            if (a := service._get(Agreement, entity_id(Agreement.kind, coc, r)))
-        ]
+        agreements = list(service.agreements(service.tenant(coc), ref))
         return rows.agency_summary(agency, agreements, as_of)
 
     def coc(
@@ -81,7 +75,7 @@ class TimeTravel:
         in_force = tenant.policy_in_force(as_of.date())
         answers: list[dict[str, Any]] = []
         for ref in user_refs:
-            user = service._get(EndUser, entity_id(EndUser.kind, coc, ref))
+            user = service.get(EndUser, entity_id(EndUser.kind, coc, ref))
             if user is None or user.created.effective_at > as_of:
                 continue
             if in_force is None:
@@ -98,14 +92,6 @@ class TimeTravel:
                 }
             )
         return answers
-
-
-def _agreement_refs(agency_ref: str, regions: dict[str, str]) -> list[str]:
-    from ledger.domain.agreements import agreement_ref
-    from ledger.domain.vocabulary import AgreementKind
-
-    refs = [agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT, agency_ref)]
-    return refs + [agreement_ref(AgreementKind.CE_MOU, agency_ref, r) for r in regions]
 
 
 def _at(known: datetime | None) -> str:

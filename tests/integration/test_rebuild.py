@@ -28,8 +28,8 @@ from tests.integration.readmodels_support import snapshot
 LATE = "wi-late"  # CE core 18 months ago: expired under WI-500 2026.1, valid under 2026.2
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rebuild_script", "scripts/rebuild.py")
+def load_script(name: str = "rebuild") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_script", f"scripts/{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -139,11 +139,7 @@ def test_the_projection_process_catches_the_current_generation_up_with_the_log(
     clock: FixedClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    spec = importlib.util.spec_from_file_location("project_script", "scripts/project.py")
-    assert spec is not None
-    assert spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("project")
     monkeypatch.setattr(script, "Ledger", lambda s: Ledger(s, clock=clock))
     assert script.main(["--once", *store_args(settings)]) == 0
     number = generations.current(db)

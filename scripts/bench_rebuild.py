@@ -36,9 +36,9 @@ from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
-from projections.readmodels.follower import Follower, Step
+from projections.readmodels.follower import REBUILD_BATCH, Follower, Step
 
-BATCH = 2000
+BATCH = REBUILD_BATCH
 
 
 def rss_mib() -> float:

@@ -31,7 +31,7 @@ from ledger.settings import Settings
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.diff import diff_generations
-from projections.readmodels.follower import Follower, Step
+from projections.readmodels.follower import REBUILD_BATCH, Follower, Step
 
 REBUILD, WHAT_IF = "rebuild", "what-if"
 
@@ -41,7 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="show the diff, do not switch")
     parser.add_argument("--what-if", action="append", default=[], metavar="COC=VERSION")
     parser.add_argument("--fresh", action="store_true", help="do not resume an earlier build")
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
     parser.add_argument("--database-url")
     parser.add_argument("--sqlite-path", type=Path)
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ TABLES = {
         "event_id TEXT NOT NULL, effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL, "
         "actor TEXT NOT NULL, source TEXT NOT NULL, request_id TEXT NOT NULL, "
         "corrects_version INTEGER, payload TEXT NOT NULL",
-        ["entity_id, version", "coc, recorded_at"],
+        ["entity_id, version"],
     ),
     "users": (
         "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, agency_ref TEXT, "
@@ -54,8 +54,14 @@ TABLES = {
         "PRIMARY KEY (coc, region, agency_ref)",
         ["coc, agency_ref"],
     ),
+    # users to evaluate
     "pending": (
         "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL",
+        [],
+    ),
+    # agencies and intakes whose rows to derive again
+    "derive": (
+        "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL, kind TEXT NOT NULL",
         [],
     ),
 }
@@ -105,7 +111,9 @@ class ReadModelDb:
     ) -> list[tuple[Any, ...]]:
         """Rows as tuples on both backends (PostgreSQL's cursors give dicts)."""
         cursor.execute(self.sql(statement), tuple(params))
-        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+        if self.postgres:
+            return [tuple(r.values()) for r in cursor.fetchall()]
+        return list(map(tuple, cursor.fetchall()))  # sqlite3.Row objects
 
     def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

@@ -13,6 +13,8 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.projector import Projector
 
 Progress = Callable[["Step"], None]
+# batch size for building a whole generation: larger batches mean fewer commits
+REBUILD_BATCH = 10_000
 
 
 @dataclass(frozen=True)

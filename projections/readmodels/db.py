@@ -140,6 +140,25 @@ class ReadModelDb:
                     cursor, f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({index_columns})"
                 )
 
+    def add_missing_tables(self, generation: int) -> None:
+        """Create the tables a generation made by an older version lacks. Looks in the
+        catalogue first: creating what exists would still lock it (PostgreSQL's CREATE INDEX
+        IF NOT EXISTS), and other processes may be writing to it."""
+        if self.postgres:
+            statement = (
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                "COALESCE(NULLIF(?, ''), current_schema())"
+            )
+            params: tuple[Any, ...] = (self.schema,)
+        else:
+            statement, params = "SELECT name FROM sqlite_master WHERE type = 'table'", ()
+        existing = {name for (name,) in self.fetchall(statement, params)}
+        prefix = self.prefix(generation)
+        if all(prefix + name in existing for name in TABLES):
+            return
+        with self.transaction() as cursor:
+            self.create_generation_tables(cursor, generation)
+
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:
         for name in TABLES:
             self.execute(

@@ -5,7 +5,7 @@ follower has caught up, so a user is evaluated once however many of its events a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -34,6 +34,16 @@ REFS_KEPT = 200_000  # natural keys remembered across batches
 def originator(notification: Notification) -> UUID:
     entity = notification.originator_id
     return entity if isinstance(entity, UUID) else UUID(entity)
+
+
+class Evaluated(NamedTuple):
+    """The rows of some evaluated users, to be written in one transaction."""
+
+    queued: list[str]  # entity ids taken off the queue
+    users: list[tuple[Any, ...]]
+    calendar: list[tuple[Any, ...]]
+    cleared: list[tuple[str, str, str]]  # calendar subjects whose rows are replaced
+    agencies: list[tuple[str | None, str]]  # each user's agency now, for the entities table
 
 
 class Touched(NamedTuple):
@@ -67,8 +77,7 @@ class Projector:
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
         self.refs: dict[UUID, str] = {}
-        with db.transaction() as cursor:  # tables added since an older generation was made
-            db.create_generation_tables(cursor, generation)
+        db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -116,6 +125,8 @@ class Projector:
             "WHERE valid_until IS NOT NULL AND valid_until <= ? "
             "ON CONFLICT (entity_id) DO NOTHING",
             "pending_count": f"SELECT COUNT(*) FROM {t['pending']}",
+            "pending_after": f"SELECT entity_id FROM {t['pending']} WHERE entity_id > ? "
+            "ORDER BY entity_id LIMIT ?",
         }
 
     # --- events --------------------------------------------------------------------------
@@ -305,17 +316,29 @@ class Projector:
         """Derive up to ``chunk`` queued agencies or intakes or, when none is left (deriving
         an agency queues its users), evaluate up to ``chunk`` queued users; one transaction.
         Returns how many were done."""
+        return self._work(
+            chunk, lambda c: self._derive_queued(c, chunk) or self._evaluate_users(c, chunk)
+        )
+
+    def derive_pending(self, chunk: int = CHUNK) -> int:
+        """Derive up to ``chunk`` queued agencies or intakes; returns how many."""
+        return self._work(chunk, lambda c: self._derive_queued(c, chunk))
+
+    def write(self, evaluated: Evaluated) -> None:
+        """Write what a worker evaluated, in a transaction of its own."""
+        with self.db.transaction() as cursor:
+            self.write_evaluated(cursor, evaluated)
+
+    def _work(self, chunk: int, step: Callable[[Any], int]) -> int:
         try:
             with self.db.transaction() as cursor:
                 self.entities.cursor = cursor
-                done = self._derive_queued(cursor, chunk) or self._evaluate_users(cursor, chunk)
+                return step(cursor)
         except BaseException:
             self.entities.reset()
             raise
         finally:
-            self.entities.touched.clear()
             self.entities.cursor = None
-        return done
 
     def _derive_queued(self, cursor: Any, chunk: int) -> int:
         queued = self.db.query(cursor, self.sql["next_derive"], (chunk,))
@@ -332,20 +355,39 @@ class Projector:
 
     def _evaluate_users(self, cursor: Any, chunk: int) -> int:
         queued = self.db.query(cursor, self.sql["next_pending"], (chunk,))
-        found = self.entities.users(cursor, [q[0] for q in queued])
-        self.entities.touched.update((u.id, u) for u in found)  # what the evaluation reads
-        users: list[tuple[Any, ...]] = []
-        calendar: list[tuple[Any, ...]] = []
-        for user in found:
-            users.append(self._user_row(user, calendar))
-        clear = [(u.coc, "user", u.ref) for u in found]
-        self.db.executemany(cursor, self.sql["calendar_clear"], clear)
-        self.db.executemany(cursor, self.sql["calendar"], calendar)
-        self.db.executemany(cursor, self.sql["user"], users)
-        agencies = [(u.agency_ref, u.id.hex) for u in found]
-        self.db.executemany(cursor, self.sql["user_agency"], agencies)
-        self.db.executemany(cursor, self.sql["done"], [(q[0],) for q in queued])
+        self.write_evaluated(cursor, self.evaluate_users(cursor, [q[0] for q in queued]))
         return len(queued)
+
+    def next_users(self, after: str, chunk: int = CHUNK) -> list[str]:
+        """Queued users after entity id ``after`` (to hand out chunks of work)."""
+        found = self.db.fetchall(self.sql["pending_after"], (after, chunk))
+        return [hex_id for (hex_id,) in found]
+
+    def evaluate_users(self, cursor: Any, hex_ids: list[str]) -> Evaluated:
+        """Evaluate queued users; reads only (a worker process may do it, see ``workers``)."""
+        found = self.entities.users(cursor, hex_ids)
+        self.entities.touched.update((u.id, u) for u in found)  # what the evaluation reads
+        try:
+            calendar: list[tuple[Any, ...]] = []
+            users = [self._user_row(user, calendar) for user in found]
+        finally:
+            self.entities.touched.clear()
+        return Evaluated(
+            hex_ids,
+            users,
+            calendar,
+            [(u.coc, "user", u.ref) for u in found],
+            [(u.agency_ref, u.id.hex) for u in found],
+        )
+
+    def write_evaluated(self, cursor: Any, evaluated: Evaluated) -> None:
+        """Write evaluated users' rows and take them off the queue (in the caller's
+        transaction)."""
+        self.db.executemany(cursor, self.sql["calendar_clear"], evaluated.cleared)
+        self.db.executemany(cursor, self.sql["calendar"], evaluated.calendar)
+        self.db.executemany(cursor, self.sql["user"], evaluated.users)
+        self.db.executemany(cursor, self.sql["user_agency"], evaluated.agencies)
+        self.db.executemany(cursor, self.sql["done"], [(i,) for i in evaluated.queued])
 
     def _user_row(self, user: EndUser, calendar: list[tuple[Any, ...]]) -> tuple[Any, ...]:
         now = self.clock.now()

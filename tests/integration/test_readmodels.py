@@ -213,3 +213,15 @@ def test_a_transfer_of_agency_moves_the_user_between_agency_counts(
     after = models.agency("WI-500", "WI-NWH", clock.now())["users"]
     assert sum(before.values()) == sum(after.values()) + 1
     assert isinstance(user(ledger, "WI-500", "wi-u1"), EndUser)
+
+
+def test_a_generation_made_before_a_table_existed_gets_it_when_followed_again(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    number = generations.ensure_current(db, clock.now())
+    with db.transaction() as cursor:
+        db.execute(cursor, f"DROP TABLE {db.table(db.prefix(number) + 'derive')}")
+    step = Follower(ledger, db, number, clock).catch_up()
+    assert step.pending == 0
+    assert db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'derive')}") == [(0,)]
+    assert snapshot(db, number) == snapshot(db, rebuilt(ledger, db, clock))

@@ -17,6 +17,7 @@ from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake, IdempotencyRecord
 from ledger.domain.organisations import Agency, CoC
+from ledger.domain.tokens import ApiToken
 from ledger.errors import NotFound
 from ledger.ids import entity_id
 from projections.compliance.obligations import evaluate_intake
@@ -26,7 +27,10 @@ from projections.readmodels import rows
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.entities import Entities, agency_of, ref_of
 
-SKIPPED_TOPICS = frozenset({get_topic(IdempotencyRecord.Recorded)})
+# Internal records, served by no read model: idempotency keys, and API tokens (their hashes)
+SKIPPED_TOPICS = frozenset(
+    get_topic(cls) for cls in (IdempotencyRecord.Recorded, ApiToken.Issued, ApiToken.Revoked)
+)
 
 
 class Projector:

@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.auth import PRINCIPAL
 from api.keys import REQUEST_ID
 from api.problems import ApiProblem, problem_for, problem_response
 
@@ -65,6 +66,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                     fields["stack"] = "".join(traceback.format_tb(exc.__traceback__))
             response = problem_response(problem, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
+        principal = request.get(PRINCIPAL)
+        if principal is not None:  # the token's id and role: never its secret or subject
+            fields |= {"token_id": str(principal.token_id), "role": str(principal.role)}
         _log(request, request_id, response.status, started, fields)
         return response
 

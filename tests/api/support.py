@@ -112,3 +112,17 @@ async def problem(response: ClientResponse, status: int, code: str) -> dict[str,
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert {"type", "title", "detail"} <= body.keys()
     return body
+
+
+async def settled(
+    client: Client, ledger: Ledger, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Wait (bounded) until the service's read models reach the log's head."""
+    for _ in range(200):
+        lag = await (await client.get("/v1/readmodels", headers=headers)).json()
+        if lag["position"] == ledger.head():
+            # users are evaluated right after their events are applied
+            await asyncio.sleep(0.3)
+            return dict(lag)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"read models did not catch up: {lag}")

@@ -18,14 +18,16 @@ from api.keys import REQUEST_ID
 from api.problems import ApiProblem, problem_for, problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+# Letters, digits and ._:- only (UUIDs, trace ids, ULIDs): an id is logged and recorded on
+# events, so nothing shaped like an e-mail address gets in that way.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 _CLIENT_CLOSED = 499
 
 log = structlog.get_logger("api")
 
 
 def _request_id(request: web.Request) -> str:
-    """The caller's ``X-Request-ID`` when it is printable ASCII, else a fresh one."""
+    """The caller's ``X-Request-ID`` when it is a safe id, else a fresh one."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
     return given if _VALID_REQUEST_ID.match(given) else uuid4().hex
 

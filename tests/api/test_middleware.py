@@ -35,7 +35,7 @@ async def test_a_given_request_id_is_echoed_and_recorded_on_the_event(
     assert history["events"][0]["request_id"] == "trace-7"
 
 
-@pytest.mark.parametrize("given", [None, "", "has space", "x" * 201])
+@pytest.mark.parametrize("given", [None, "", "has space", "x" * 201, "robin@example.org"])
 async def test_a_missing_or_unusable_request_id_is_replaced_by_a_fresh_one(
     lone_client: Client, given: str | None
 ) -> None:

@@ -2,11 +2,12 @@
 and without a token, answers exactly what the permission table allows.
 
 The tenant the requests are about (MO-606, the demo data set) holds real data at every
-path, so a missing check would answer 200 instead of 404. A foreign token is one of another
-existing tenant (WI-500); its answer must equal, apart from the request id, the answer for a
-CoC that exists nowhere (ZZ-999). Commands are parsed, scoped and authorised for real, but
-their execution is replaced by a stub (answering 201), so every command can be sent by every
-role without domain state getting in the way; the stub records what reached it.
+path, so a missing check would answer 200 instead of 404. Foreign tokens are those of every
+other tenant of the demo (CA-600, IL-510, WI-500); their answer must equal, apart from the
+request id, the answer for a CoC that exists nowhere (ZZ-999). Commands are parsed, scoped
+and authorised for real, but their execution is replaced by a stub (answering 201), so every
+command can be sent by every role without domain state getting in the way; the stub records
+what reached it.
 
 Expectations are computed from the permission table and, for a representative subset,
 written out by hand: the computed ones must agree with the hand-written ones.
@@ -37,8 +38,9 @@ from ledger.settings import Settings
 from tests.api.support import Client, bearer, issue, settled
 from tests.conftest import CALLER
 
-OWN, FOREIGN, NOWHERE = "MO-606", "WI-500", "ZZ-999"
-OWN_AGENCY, OTHER_AGENCY, FOREIGN_AGENCY = "MO-CFS", "MO-RBS", "WI-NWH"
+OWN, NOWHERE = "MO-606", "ZZ-999"
+OWN_AGENCY, OTHER_AGENCY = "MO-CFS", "MO-RBS"
+FOREIGN = {"CA-600": "CA-SCH", "IL-510": "IL-LDC", "WI-500": "WI-NWH"}  # CoC: an agency of it
 USER = {OWN_AGENCY: "mo-u1", OTHER_AGENCY: "mo-u2"}
 MOU = {OWN_AGENCY: "ce-mou.MO-CFS.R1", OTHER_AGENCY: "ce-mou.MO-RBS.R1"}
 INTAKE = {OWN_AGENCY: "MO-IN-0001", OTHER_AGENCY: "MO-IN-0002"}
@@ -278,19 +280,26 @@ class Matrix:
         answer = await response.json(content_type=None)
         return response.status, answer
 
+    async def _foreign(self, cell: Cell, foreign_coc: str) -> int:
+        """The status for a token of ``foreign_coc`` asking about OWN, after checking the
+        answer is exactly that for a CoC that does not exist."""
+        assert cell.role is not None
+        token = self.tokens[foreign_coc, cell.role]
+        status, body = await self.send(cell.route, token, OWN)
+        nowhere_status, nowhere = await self.send(cell.route, token, NOWHERE)
+        if PERMISSIONS[cell.route].scope is not Scope.GLOBAL:
+            body.pop("request_id", None)
+            nowhere.pop("request_id", None)
+            assert (status, body) == (nowhere_status, nowhere), (cell, foreign_coc)
+        return status
+
     async def observe(self, cell: Cell) -> int:
         if cell.role is None:
             return (await self.send(cell.route, None, OWN))[0]
         if cell.cell == "foreign":
-            token = self.tokens[FOREIGN, cell.role]
-            status, body = await self.send(cell.route, token, OWN)
-            nowhere_status, nowhere = await self.send(cell.route, token, NOWHERE)
-            if PERMISSIONS[cell.route].scope is not Scope.GLOBAL:
-                # another tenant's CoC answers exactly as a CoC that does not exist
-                body.pop("request_id", None)
-                nowhere.pop("request_id", None)
-                assert (status, body) == (nowhere_status, nowhere), cell
-            return status
+            statuses = {await self._foreign(cell, coc) for coc in FOREIGN}
+            assert len(statuses) == 1, (cell, statuses)
+            return statuses.pop()
         agency = OTHER_AGENCY if cell.cell == "other-agency" else OWN_AGENCY
         return (await self.send(cell.route, self.tokens[OWN, cell.role], OWN, agency))[0]
 
@@ -352,17 +361,16 @@ async def matrix(
 ) -> AsyncIterator[tuple[Matrix, list[tuple[Command, Caller]]]]:
     await asyncio.to_thread(load_demo, ledger)
     await asyncio.to_thread(_more_data, ledger)
+    agencies = {OWN: OWN_AGENCY} | FOREIGN
     tokens = {
         (coc, role): issue(
             ledger,
             coc,
             role,
             subject=f"{role}@{coc.lower()}.example.org",
-            agency=(OWN_AGENCY if coc == OWN else FOREIGN_AGENCY)
-            if role is Role.AGENCY_RECORDER
-            else None,
+            agency=agency if role is Role.AGENCY_RECORDER else None,
         )
-        for coc in (OWN, FOREIGN)
+        for coc, agency in agencies.items()
         for role in Role
     }
     executed: list[tuple[Command, Caller]] = []

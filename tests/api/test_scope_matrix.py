@@ -28,6 +28,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api import command_routes
 from api.app import create_app
 from api.permissions import PERMISSIONS, Scope, command_route_name
+from commands import agreements, end_users, obligations
 from commands.base import Caller, Command, Receipt
 from commands.demo import load_demo
 from commands.registry import COMMANDS, run
@@ -317,8 +318,6 @@ def all_cells(routes: list[str]) -> list[Cell]:
 
 def _more_data(ledger: Ledger) -> None:
     """A second agency's user, agreements, intake and follow-ups beside the demo's."""
-    from commands import agreements, end_users, obligations
-
     c = {"coc": OWN}
     commands: list[Command] = [
         end_users.RegisterEndUser(**c, user_ref="mo-u2", agency_ref=OTHER_AGENCY),

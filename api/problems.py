@@ -35,6 +35,7 @@ _TITLES = {
     "idempotency_key_reused": "Idempotency key reused",
     "rule_violation": "Rule violation",
     "verification_failed": "Verification failed",
+    "signing_unavailable": "No signing key in force",
     "validation_failed": "Request body is not valid",
     "malformed_json": "Malformed JSON",
     "unauthenticated": "Token required",

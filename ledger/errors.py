@@ -8,7 +8,8 @@ LedgerError                    base; ``code`` is stable, ``message`` is for peop
 │   ├── ConcurrencyConflict    another writer changed the entity first (after retries)
 │   └── IdempotencyKeyReused   same idempotency key, different payload
 ├── RuleViolation              a hard rule of the CoC's process refuses the command
-└── VerificationFailed         a stored record does not verify
+├── VerificationFailed         a stored record does not verify
+└── SigningUnavailable         no signing key in force here (checkpoints, exports)
 """
 
 from __future__ import annotations
@@ -69,3 +70,10 @@ class RuleViolation(LedgerError):
 class VerificationFailed(LedgerError):
     code = "verification_failed"
     status = 409
+
+
+class SigningUnavailable(LedgerError):
+    """This process cannot sign: no key file, or not the key the ledger has in force."""
+
+    code = "signing_unavailable"
+    status = 503

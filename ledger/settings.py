@@ -52,6 +52,42 @@ class Settings(BaseSettings):
         "revocation takes effect within this time (0: read the store on every request)",
     )
 
+    signing_key_path: Path = Field(
+        default=Path("var/signing-key.pem"),
+        description="the operator's Ed25519 private key (PKCS#8 PEM, mode 0600) that signs "
+        "checkpoints and exports; made by scripts/signing-key; never logged",
+    )
+    integrity_origin: str = Field(
+        default="coc-ledger",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$",
+        description="the log's name in its signed checkpoints (one per deployment)",
+    )
+    integrity_in_process: bool = Field(
+        default=True,
+        description="seal the log, sign checkpoints and run the self-check in threads of the "
+        "service; turn off where scripts/seal does it (PostgreSQL with several API processes)",
+    )
+    seal_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="how often the sealer looks for new events: the bound on the delay "
+        "between a commit and its leaf",
+    )
+    checkpoint_interval_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="the least time between two signed checkpoints (one is signed only when "
+        "the tree grew); exports sign one at once",
+    )
+    selfcheck_interval_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="how often the service re-verifies the whole log (0: never; first run "
+        "at start-up)",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:

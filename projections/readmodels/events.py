@@ -13,6 +13,7 @@ from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake, FollowUp, IdempotencyRecord
 from ledger.domain.organisations import Agency, CoC
+from ledger.domain.signing_keys import SigningKeys
 from ledger.domain.tokens import ApiToken
 
 
@@ -45,10 +46,12 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     FollowUp,
     IdempotencyRecord,
     ApiToken,
+    SigningKeys,
 )
 # idempotency records are bookkeeping of the command layer, not facts anyone asks about;
-# API tokens carry the hash of their secret and are served by no route
-NOT_PROJECTED = frozenset({IdempotencyRecord, ApiToken})
+# API tokens carry the hash of their secret and are served by no route; the operator's
+# signing keys belong to no tenant (GET /v1/integrity/keys serves them)
+NOT_PROJECTED = frozenset({IdempotencyRecord, ApiToken, SigningKeys})
 
 
 @cache

@@ -13,10 +13,13 @@ from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
 from api.health import health_routes
 from api.history_routes import history_routes
-from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
+from api.integrity_routes import integrity_routes
+from api.keys import COMPLIANCE, INTEGRITY, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
 from api.middleware import request_context
 from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
+from ledger.integrity import runner
+from ledger.integrity.service import Integrity
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations
@@ -67,6 +70,34 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
     return read_models_context
 
 
+def _integrity(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context for the tamper-evident history: its tables, and (unless
+    ``scripts/seal`` does it) threads that seal the log, sign checkpoints when due and run
+    the scheduled self-check."""
+
+    async def integrity_context(app: web.Application) -> AsyncIterator[None]:
+        integrity = await asyncio.to_thread(Integrity, app[LEDGER], settings)
+        app[INTEGRITY] = integrity
+        stop = threading.Event()
+        threads = []
+        if settings.integrity_in_process:
+            threads.append(threading.Thread(target=runner.follow, args=(integrity, stop)))
+            if settings.selfcheck_interval_seconds > 0:
+                threads.append(
+                    threading.Thread(target=runner.check_on_schedule, args=(integrity, stop))
+                )
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                await asyncio.to_thread(thread.join)
+
+    return integrity_context
+
+
 def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Application:
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
@@ -81,11 +112,13 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         app[COMPLIANCE] = ComplianceService(ledger)
     app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
+    app.cleanup_ctx.append(_integrity(settings))
     app.add_routes(
         health_routes()
         + command_routes()
         + history_routes()
         + compliance_routes()
         + readmodel_routes()
+        + integrity_routes()
     )
     return app

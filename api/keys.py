@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.application import Ledger
+from ledger.integrity.service import Integrity
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
 from projections.readmodels.queries import ReadModels
@@ -15,4 +16,5 @@ LEDGER = web.AppKey("ledger", Ledger)
 COMPLIANCE = web.AppKey("compliance", ComplianceService)
 READ_MODELS = web.AppKey("read_models", ReadModels)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
+INTEGRITY = web.AppKey("integrity", Integrity)
 REQUEST_ID = web.RequestKey("request_id", str)

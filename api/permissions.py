@@ -89,6 +89,14 @@ PERMISSIONS: dict[str, Rule] = {
     "events_feed": Rule(Scope.CALLER, READ_ALL),
     "events_stream": Rule(Scope.CALLER, READ_ALL),
     "lms_webhook": Rule(Scope.CALLER, frozenset({Role.ADMIN, Role.RECORDER, Role.SERVICE})),
+    # tamper-evident history: the tree, checkpoints, keys and consistency proofs hold hashes
+    # and public keys only; an event's proof and an export are of the token's own CoC
+    "integrity": Rule(Scope.GLOBAL, READ_ALL),
+    "integrity_keys": Rule(Scope.GLOBAL, READ_ALL),
+    "integrity_checkpoint": Rule(Scope.GLOBAL, READ_ALL),
+    "integrity_consistency": Rule(Scope.GLOBAL, READ_ALL),
+    "integrity_inclusion": Rule(Scope.PATH, READ_ALL),
+    "integrity_export": Rule(Scope.PATH, READ_ALL),
 } | {command_route_name(name): Rule(Scope.BODY, command_roles(name)) for name in COMMANDS}
 
 

@@ -81,8 +81,12 @@ class Integrity:
             else checkpoints.of_size(self.store, tree_size)
         )
         if found is None:
-            what = "no checkpoint yet" if tree_size is None else f"no checkpoint of {tree_size}"
-            raise NotFound(f"{what}; checkpoints are listed at GET /v1/integrity")
+            if tree_size is None:
+                raise NotFound("no checkpoint is signed yet (scripts/signing-key init, then wait)")
+            raise NotFound(
+                f"no checkpoint of {tree_size} leaves was signed; GET "
+                "/v1/integrity/checkpoints/latest names the newest"
+            )
         return found
 
     def keys(self) -> list[KeyRecord]:

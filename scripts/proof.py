@@ -1,0 +1,87 @@
+"""Proofs on the command line: inclusion of an event in a checkpoint, consistency of two.
+
+Usage: scripts/proof inclusion --coc COC POSITION [--tree-size N] [--out FILE]
+       scripts/proof consistency FIRST [SECOND] [--out FILE]
+       (each also takes [--database-url URL | --sqlite-path PATH])
+
+Prints (or writes to FILE) the same JSON document as the API: ``inclusion`` proves that the
+event at POSITION, one of COC's, is in the checkpoint of N leaves (default: the latest);
+``consistency`` proves that the checkpoint of FIRST leaves is a prefix of the one of SECOND
+(default: the latest), i.e. nothing recorded before it changed. Checkpoint sizes are listed
+by scripts/seal --once and GET /v1/integrity; ``latest`` names the newest. Either document
+verifies offline with scripts/verify. The proof is read from the store's sealed tree; this
+command signs nothing.
+Exit status: 0 printed, 1 no such event or checkpoint, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+from eventsourcing.persistence import PersistenceError
+
+from ledger.application import Ledger
+from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.integrity.service import Integrity, parse_size
+from ledger.settings import Settings
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, metavar="FILE", help="write the document here")
+    store = common.add_mutually_exclusive_group()
+    store.add_argument("--database-url", metavar="URL")
+    store.add_argument("--sqlite-path", type=Path, metavar="PATH")
+    parser = argparse.ArgumentParser(prog="scripts/proof", description=__doc__.split("\n")[0])
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    inclusion = kinds.add_parser("inclusion", parents=[common], help="an event in a checkpoint")
+    inclusion.add_argument("position", type=int, help="the event's log position")
+    inclusion.add_argument("--coc", required=True, help="the CoC the event belongs to")
+    inclusion.add_argument("--tree-size", default="latest", help="the checkpoint (default latest)")
+    consistency = kinds.add_parser("consistency", parents=[common], help="two checkpoints")
+    consistency.add_argument("first", help="tree size of the older checkpoint")
+    consistency.add_argument("second", nargs="?", default="latest", help="of the newer one")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = Settings.for_store(args.database_url, args.sqlite_path)
+        ledger = Ledger(settings)
+        integrity = Integrity(ledger, settings)
+    except (LedgerError, ValueError, PersistenceError, OSError) as err:
+        print(f"proof: cannot open the store: {err}", file=sys.stderr)
+        return 2
+    try:
+        if args.kind == "inclusion":
+            size = parse_size(args.tree_size, "tree-size")
+            document = integrity.inclusion(args.coc, args.position, size)
+        else:
+            first, second = parse_size(args.first, "first"), parse_size(args.second, "second")
+            document = integrity.consistency(first, second)
+        text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+        if args.out:
+            args.out.write_bytes(text)
+        else:
+            sys.stdout.buffer.write(text)
+        return 0
+    except NotFound as err:
+        print(f"proof: {err.message}", file=sys.stderr)
+        return 1
+    except (InvalidInput, LedgerError) as err:
+        print(f"proof: {err.message}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"proof: {err}", file=sys.stderr)
+        return 2
+    finally:
+        ledger.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,7 +50,7 @@ def leaf_bytes(row: StoredRow) -> bytes:
     text = topic.encode("utf-8", "surrogatepass")
     return b"".join(
         (
-            LEAF_HEAD.pack(LEAF_FORMAT, position, version, len(oid))[1:],
+            LEAF_HEAD.pack(0, LEAF_FORMAT, position, version, len(oid))[1:],
             oid,
             LENGTH.pack(len(text)),
             text,

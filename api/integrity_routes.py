@@ -30,7 +30,7 @@ async def status(request: web.Request) -> web.StreamResponse:
 
 async def signing_keys(request: web.Request) -> web.StreamResponse:
     """Every key ever in force (public half), with the position of the event that put it so."""
-    keys = await asyncio.to_thread(_integrity(request).keys)
+    keys = await asyncio.to_thread(_integrity(request).key_records)
     return json_response({"keys": [documents.key_json(k) for k in keys]})
 
 

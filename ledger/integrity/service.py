@@ -89,11 +89,11 @@ class Integrity:
             )
         return found
 
-    def keys(self) -> list[KeyRecord]:
+    def key_records(self) -> list[KeyRecord]:
         return recorded_keys(self.ledger)
 
     def key_of(self, checkpoint: Checkpoint) -> KeyRecord:
-        for key in self.keys():
+        for key in self.key_records():
             if key.key_id == checkpoint.key_id:
                 return key
         raise VerificationFailed(
@@ -103,7 +103,7 @@ class Integrity:
 
     def status(self) -> dict[str, Any]:
         latest = checkpoints.latest(self.store)
-        records = self.keys()
+        records = self.key_records()
         sealed = self.store.sealed_position()
         head = self.ledger.head()
         held = self.signing_key()
@@ -183,7 +183,7 @@ class Integrity:
         now = self.clock.now()
         positions = [r.position for r in rows]
         text = documents.statement(subject.describe(), checkpoint, now, positions)
-        keys_used = [k for k in self.keys() if k.position <= checkpoint.last_position]
+        keys_used = [k for k in self.key_records() if k.position <= checkpoint.last_position]
         return documents.bundle(
             {"kind": subject.kind, "coc": subject.coc, "ref": subject.ref},
             checkpoint,

@@ -66,9 +66,15 @@ class IntegrityStore:
             f"FROM {self.table(self.events_table)} "
         )
         self._position_column = position
+        self.events = self.table(self.events_table)  # qualified name of the stored events
         with self.transaction() as cursor:
             for statement in _tables("BYTEA" if self.postgres else "BLOB"):
                 cursor.execute(statement.format_map(_Names(self)))
+
+    @property
+    def position_column(self) -> str:
+        """The column that holds an event's log position (``rowid`` on SQLite)."""
+        return self._position_column
 
     # --- SQL -----------------------------------------------------------------------------
 

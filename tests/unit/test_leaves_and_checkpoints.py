@@ -129,7 +129,8 @@ def test_a_key_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
     keys.write_new(key, path)
     assert path.stat().st_mode & 0o777 == 0o600
     loaded = keys.load(path)
-    assert loaded is not None and loaded.key_id == key.key_id
+    assert loaded is not None
+    assert loaded.key_id == key.key_id
     assert repr(loaded) == f"SigningKey(key_id='{key.key_id}')"  # nothing secret in logs
     with pytest.raises(FileExistsError):
         keys.write_new(keys.generate(), path)

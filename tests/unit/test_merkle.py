@@ -83,7 +83,8 @@ CT_CONSISTENCY = {  # (first, second): proof
 
 def load_verifier() -> ModuleType:
     spec = importlib.util.spec_from_file_location("coc_verify", ROOT / "scripts/verify.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

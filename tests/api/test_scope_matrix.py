@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -32,11 +33,12 @@ from commands import agreements, end_users, obligations
 from commands.base import Caller, Command, Receipt
 from commands.demo import load_demo
 from commands.registry import COMMANDS, run
+from commands.signing_keys import init_key
 from ledger.application import Ledger
 from ledger.domain.tokens import Role
 from ledger.ids import entity_id
 from ledger.settings import Settings
-from tests.api.support import Client, bearer, issue, settled
+from tests.api.support import OPERATOR, Client, bearer, issue, settled
 from tests.conftest import CALLER
 
 OWN, NOWHERE = "MO-606", "ZZ-999"
@@ -97,6 +99,14 @@ HAND_WRITTEN: list[tuple[str, Role | None, str, int]] = [
     ("command_issue_credentials", Role.RECORDER, "own", 201),
     ("command_retract_event", Role.AGENCY_RECORDER, "own", 403),
     ("command_retract_event", Role.ADMIN, "own", 201),
+    ("integrity", Role.SERVICE, "own", 403),
+    ("integrity_checkpoint", Role.AUDITOR, "foreign", 200),
+    ("integrity_inclusion", Role.AUDITOR, "own", 200),
+    ("integrity_inclusion", Role.AUDITOR, "foreign", 404),
+    ("integrity_export", Role.AUDITOR, "own", 200),
+    ("integrity_export", Role.AUDITOR, "foreign", 404),
+    ("integrity_export", Role.AGENCY_RECORDER, "own", 403),
+    ("integrity_export", Role.SERVICE, "foreign", 403),
 ]
 
 
@@ -117,6 +127,13 @@ def _paths() -> dict[str, str]:
         "agency": f"{base}/agencies/MO-CFS",
         "region": f"{base}/regions/R1/case-conferencing",
         "calendar": f"{base}/calendar?days=366",
+        "integrity": "/v1/integrity",
+        "integrity_keys": "/v1/integrity/keys",
+        "integrity_checkpoint": "/v1/integrity/checkpoints/latest",
+        "integrity_consistency": "/v1/integrity/consistency?first=latest",
+        # position 1 is the demo's first event, MO-606's registration
+        "integrity_inclusion": f"{base}/integrity/events/1/proof",
+        "integrity_export": f"{base}/integrity/export/coc/-",
     }
 
 
@@ -354,12 +371,26 @@ def _more_data(ledger: Ledger) -> None:
         run(ledger, command, CALLER)
 
 
+async def signed(client: Client, headers: dict[str, str]) -> None:
+    """Wait (bounded) for the first signed checkpoint (the proof routes need one)."""
+    for _ in range(200):
+        status = await (await client.get("/v1/integrity", headers=headers)).json()
+        if status["latest_checkpoint"] is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no checkpoint was signed: {status}")
+
+
 @pytest.fixture
 async def matrix(
-    settings: Settings, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, ledger: Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[tuple[Matrix, list[tuple[Command, Caller]]]]:
+    settings = settings.model_copy(
+        update={"signing_key_path": tmp_path / "signing-key.pem", "seal_interval_seconds": 0.05}
+    )
     await asyncio.to_thread(load_demo, ledger)
     await asyncio.to_thread(_more_data, ledger)
+    await asyncio.to_thread(init_key, ledger, settings.signing_key_path, OPERATOR)
     agencies = {OWN: OWN_AGENCY} | FOREIGN
     tokens = {
         (coc, role): issue(
@@ -387,6 +418,7 @@ async def matrix(
 
     async with TestClient(TestServer(create_app(settings, ledger))) as client:
         await settled(client, ledger, bearer(tokens[OWN, Role.ADMIN]))
+        await signed(client, bearer(tokens[OWN, Role.ADMIN]))
         monkeypatch.setattr(command_routes, "run", stub)
         yield Matrix(client, tokens), executed
 

@@ -13,6 +13,7 @@ loser reloads and carries on from the winner's tree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -68,6 +69,7 @@ class Sealer:
         self.store = store
         self.origin = origin
         self._state: TreeState | None = None
+        self._unsigned: str | None = None  # why the last checkpoint was not signed (logged once)
 
     @property
     def state(self) -> TreeState:
@@ -121,33 +123,46 @@ class Sealer:
         self._state = None
 
     def checkpoint(
-        self, key: SigningKey | None, now: datetime, every: timedelta = timedelta(0)
+        self,
+        key: SigningKey | Callable[[], SigningKey | None] | None,
+        now: datetime,
+        every: timedelta = timedelta(0),
     ) -> Checkpoint | None:
         """Sign a checkpoint of the sealed tree if it grew since the latest one and that one
         is at least ``every`` old. Only the key in force for the tree may sign it: without a
         key file, or with another key than the ledger records for this tree, nothing is
-        signed (logged once a call, by key id only). Returns the checkpoint signed, if any."""
+        signed (logged by key ids only, once until the reason changes). ``key`` may be a
+        function that reads the key file, called only when a checkpoint is due. Returns the
+        checkpoint signed, if any."""
         state = self.state
         latest = checkpoints.latest(self.store)
         if state.size == 0 or (latest is not None and latest.tree_size >= state.size):
             return None
         if latest is not None and now - latest.signed_at < every:
             return None
+        if callable(key):
+            key = key()
         if key is None:
-            log.warning("integrity.no_signing_key", tree_size=state.size)
+            self._not_signed("integrity.no_signing_key")
             return None
         expected = in_force(recorded_keys(self.ledger), state.last_position)
         if expected is None or expected.key_id != key.key_id:
-            log.warning(
-                "integrity.key_not_in_force",
-                key_file=key.key_id,
-                in_force=expected.key_id if expected else None,
-                tree_size=state.size,
+            in_force_id = expected.key_id if expected else None
+            self._not_signed(
+                "integrity.key_not_in_force", key_file=key.key_id, in_force=in_force_id
             )
             return None
+        self._unsigned = None
         signed = Checkpoint.sign(
             key, self.origin, state.size, state.last_position, state.frontier.root(), now
         )
         checkpoints.save(self.store, signed)
         log.info("integrity.checkpoint", tree_size=signed.tree_size, key_id=signed.key_id)
         return signed
+
+    def _not_signed(self, why: str, **about: object) -> None:
+        """Log why no checkpoint is signed, once until the reason changes."""
+        reason = f"{why} {sorted(about.items())}"
+        if reason != self._unsigned:
+            log.warning(why, **about)
+            self._unsigned = reason

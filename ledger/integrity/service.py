@@ -49,9 +49,8 @@ class Integrity:
     def checkpoint_if_due(self) -> Checkpoint | None:
         """Sign a checkpoint if the tree grew and the latest is older than the interval."""
         every = timedelta(seconds=self.settings.checkpoint_interval_seconds)
-        key = self.signing_key()
         with self._lock:
-            return self.sealer.checkpoint(key, self.clock.now(), every)
+            return self.sealer.checkpoint(self.signing_key, self.clock.now(), every)
 
     def fresh_checkpoint(self, key: keys.SigningKey) -> Checkpoint:
         """Seal everything committed now and sign a checkpoint of it with ``key``, which must

@@ -144,5 +144,6 @@ async def test_the_production_log_pipeline_prints_no_personal_data(
 
 
 def request_lines(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The request log lines (the read models' background thread logs too)."""
-    return [e for e in logs if not str(e.get("event", "")).startswith("readmodels.")]
+    """The request log lines (the read models' and the integrity threads log too)."""
+    background = ("readmodels.", "integrity.")
+    return [e for e in logs if not str(e.get("event", "")).startswith(background)]

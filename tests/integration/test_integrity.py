@@ -24,7 +24,7 @@ from ledger.errors import NotFound, RuleViolation, SigningUnavailable
 from ledger.ids import entity_id
 from ledger.integrity import checkpoints, keys
 from ledger.integrity.leaves import leaf_hash
-from ledger.integrity.sealer import Sealer
+from ledger.integrity.sealer import Sealer, SealerStuck
 from ledger.integrity.selection import Subject
 from ledger.integrity.service import Integrity
 from ledger.integrity.store import IntegrityStore
@@ -242,3 +242,22 @@ def test_an_export_needs_the_key_in_force(log: Ledger, keyed_settings: Settings)
     with pytest.raises(SigningUnavailable, match="holds none"):
         integrity.export(Subject("coc", "MO-606"))
     assert checkpoints.latest(integrity.store) is None
+
+
+def test_a_sealer_whose_tables_disagree_with_its_tracking_stops_and_says_so(
+    log: Ledger, keyed_settings: Settings
+) -> None:
+    integrity = Integrity(log, keyed_settings)
+    integrity.seal()
+    store = integrity.store
+    with store.transaction() as cursor:  # the last leaf removed behind the sealer's back
+        cursor.execute(
+            store.sql("DELETE FROM {integrity_leaves} WHERE leaf_index = ?"),
+            (store.tree_size() - 1,),
+        )
+    with pytest.raises(SealerStuck, match="collided while the tree stayed at"):
+        Sealer(log, IntegrityStore(log), "test").catch_up()
+    report = integrity.selfcheck()
+    assert report.first_mismatch is not None
+    assert report.first_mismatch.position == store.sealed_position()
+    assert "sealed leaves were removed" in report.first_mismatch.reason

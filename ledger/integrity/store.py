@@ -150,6 +150,23 @@ class IntegrityStore:
             rows: list[tuple[int, str, int, str, bytes]] = cursor.fetchall()
             return rows
 
+    def row_tuples_between(
+        self, after: int | None, upto: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Every stored row after position ``after`` (None: from the first) up to ``upto``,
+        as plain tuples, in log order."""
+        column = self._position_column
+        statement = self._select_rows + f"WHERE {column} <= ? "
+        params: list[int] = [upto]
+        if after is not None:
+            statement += f"AND {column} > ? "
+            params.append(after)
+        statement += f"ORDER BY {column}"
+        with self._reading() as cursor:
+            cursor.execute(self.sql(statement), params)
+            rows: list[tuple[int, str, int, str, bytes]] = cursor.fetchall()
+            return rows
+
     def rows_at(self, positions: Sequence[int]) -> list[StoredRow]:
         """The stored rows at these positions (those that exist), in log order."""
         found: list[StoredRow] = []

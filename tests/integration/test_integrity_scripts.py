@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import structlog
 
 from commands.synthetic import generate
 from ledger.application import Ledger
@@ -17,6 +19,15 @@ from ledger.settings import Settings
 from tests.integration.integrity_support import ROOT, Attacker, load_verifier, verify_isolated
 
 VERIFY = load_verifier()
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """scripts/seal configures logging onto the (captured) stderr of the moment: put the
+    test run's configuration back afterwards."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def script(name: str) -> ModuleType:

@@ -56,18 +56,22 @@ class Scanned:
 
 
 def leaf_hashes(rows: list[Row]) -> list[bytes]:
-    """The leaf hash of each stored row (leaves.leaf_hash, unrolled for speed)."""
+    """The leaf hash of each stored row: leaves.leaf_hash unrolled for speed (a topic's
+    length-prefixed bytes are made once; a test holds the two equal)."""
     head, length = LEAF_HEAD.pack, LENGTH.pack
+    topics: dict[str, bytes] = {}
     hashes: list[bytes] = []
     append = hashes.append
     for position, originator_id, version, topic, state in rows:
         try:
-            oid, text = (
-                originator_id.encode("utf-8", "surrogatepass"),
-                topic.encode("utf-8", "surrogatepass"),
+            text = topics.get(topic)
+            if text is None:
+                encoded = topic.encode("utf-8", "surrogatepass")
+                text = topics[topic] = length(len(encoded)) + encoded
+            oid = originator_id.encode("utf-8", "surrogatepass")
+            digest = sha256(
+                head(0, LEAF_FORMAT, position, version, len(oid)) + oid + text + length(len(state))
             )
-            digest = sha256(head(0, LEAF_FORMAT, position, version, len(oid)) + oid)
-            digest.update(length(len(text)) + text + length(len(state)))
             digest.update(state)
             append(digest.digest())
         except (AttributeError, TypeError, struct.error):  # a row no writer of ours made
@@ -79,12 +83,9 @@ def levels_of(hashes: list[bytes]) -> list[list[bytes]]:
     """Level 0 is the leaves; each next level the complete pairs of the one below."""
     levels = [hashes]
     while len(levels[-1]) > 1:
-        below = levels[-1]
+        pairs = iter(levels[-1])  # zip(pairs, pairs): consecutive pairs, an odd last one left
         levels.append(
-            [
-                sha256(NODE_PREFIX + below[i] + below[i + 1]).digest()
-                for i in range(0, len(below) - 1, 2)
-            ]
+            [sha256(NODE_PREFIX + a + b).digest() for a, b in zip(pairs, pairs, strict=False)]
         )
     return levels
 

@@ -17,6 +17,7 @@ from ledger.errors import VerificationFailed
 from ledger.integrity import keys
 from ledger.integrity.checkpoints import Checkpoint
 from ledger.integrity.leaves import StoredRow, leaf_bytes, leaf_hash
+from ledger.integrity.scan import leaf_hashes
 from tests.unit.test_merkle import VERIFY
 
 rows = st.builds(
@@ -41,6 +42,16 @@ def test_changing_any_byte_of_a_row_changes_its_leaf(row: StoredRow, data: st.Da
     at = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
     encoded[at] ^= 1 << data.draw(st.integers(min_value=0, max_value=7))
     assert hashlib.sha256(b"\x00" + bytes(encoded)).digest() != leaf_hash(row)
+
+
+@given(batch=st.lists(rows, max_size=12))
+def test_the_self_checks_unrolled_hashing_equals_the_leaf_hash(batch: list[StoredRow]) -> None:
+    assert leaf_hashes([tuple(row) for row in batch]) == [leaf_hash(row) for row in batch]  # type: ignore[misc]
+
+
+def test_a_row_of_the_wrong_types_hashes_to_nothing_a_leaf_could_be() -> None:
+    odd = [(1, None, 1, "t", b"s"), (2, "x", 1, "t", "text, not bytes")]
+    assert leaf_hashes(odd) == [b"", b""]  # type: ignore[arg-type]
 
 
 def test_the_leaf_layout_is_the_documented_one() -> None:

@@ -12,13 +12,17 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
 from api.app import create_app
+from commands.base import Caller
 from commands.demo import load_demo
+from commands.signing_keys import init_key
 from ledger.application import Ledger
+from ledger.domain.base import Source
 from ledger.errors import InvalidInput
 from ledger.logging import configure_logging
 from ledger.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEMO_OPERATOR = Caller(actor="demo-loader", source=Source.DEMO, request_id="demo")
 
 
 def _serve(settings: Settings, ledger: Ledger) -> None:
@@ -26,6 +30,10 @@ def _serve(settings: Settings, ledger: Ledger) -> None:
     if settings.load_demo_data and ledger.head() == 0:
         count = load_demo(ledger)
         log.info("demo data loaded", commands=count, head=ledger.head())
+        # the demo signs its checkpoints with a key made for it (an operator runs
+        # scripts/signing-key init instead)
+        key = init_key(ledger, settings.signing_key_path, DEMO_OPERATOR)
+        log.info("demo signing key in force", key_id=key.key_id)
     log.info("serving", host=settings.host, port=settings.port, backend=settings.backend)
     web.run_app(
         create_app(settings, ledger),

@@ -78,13 +78,14 @@ def _integrity(settings: Settings) -> Callable[[web.Application], AsyncIterator[
     async def integrity_context(app: web.Application) -> AsyncIterator[None]:
         integrity = await asyncio.to_thread(Integrity, app[LEDGER], settings)
         app[INTEGRITY] = integrity
-        stop = threading.Event()
+        stop, caught_up = threading.Event(), threading.Event()
         threads = []
         if settings.integrity_in_process:
-            threads.append(threading.Thread(target=runner.follow, args=(integrity, stop)))
+            follow = (integrity, stop, caught_up)
+            threads.append(threading.Thread(target=runner.follow, args=follow, name="sealer"))
             if settings.selfcheck_interval_seconds > 0:
                 threads.append(
-                    threading.Thread(target=runner.check_on_schedule, args=(integrity, stop))
+                    threading.Thread(target=runner.check_on_schedule, args=follow, name="selfcheck")
                 )
         for thread in threads:
             thread.start()

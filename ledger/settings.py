@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         "between a commit and its leaf",
     )
     checkpoint_interval_seconds: float = Field(
-        default=60,
+        default=300,
         ge=0,
         le=86_400,
         description="the least time between two signed checkpoints (one is signed only when "

@@ -4,6 +4,7 @@ seal what was committed and sign checkpoints when due; re-verify the log on a sc
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 
@@ -12,15 +13,20 @@ from ledger.integrity.service import Integrity
 log = structlog.get_logger("integrity")
 
 
-def follow(integrity: Integrity, stop: threading.Event) -> None:
-    """Seal every ``seal_interval_seconds`` and sign checkpoints when due, until ``stop``.
-    A failed step is logged and tried again: nothing half-done is ever kept (each batch of
-    leaves commits with the sealer's position)."""
+def follow(
+    integrity: Integrity, stop: threading.Event, caught_up: threading.Event | None = None
+) -> None:
+    """Seal every ``seal_interval_seconds`` and sign checkpoints when due, until ``stop``;
+    ``caught_up`` is set once the log as it was at start is sealed. A failed step is logged
+    and tried again: nothing half-done is ever kept (each batch of leaves commits with the
+    sealer's position)."""
     interval = integrity.settings.seal_interval_seconds
     while not stop.is_set():
         try:
             integrity.seal()
             integrity.checkpoint_if_due()
+            if caught_up is not None:
+                caught_up.set()
         except Exception as err:  # keep following; the next step reloads the sealed tree
             log.error("integrity.seal_failed", error=type(err).__name__, detail=str(err))
             integrity.sealer.reload()
@@ -28,10 +34,18 @@ def follow(integrity: Integrity, stop: threading.Event) -> None:
         stop.wait(interval)
 
 
-def check_on_schedule(integrity: Integrity, stop: threading.Event) -> None:
-    """Run the self-check at once and then every ``selfcheck_interval_seconds``, logging what
-    it found (the first mismatch by position and why; no event contents)."""
+def check_on_schedule(
+    integrity: Integrity, stop: threading.Event, caught_up: threading.Event | None = None
+) -> None:
+    """Run the self-check once the sealer has ``caught_up`` (at once without one), then every
+    ``selfcheck_interval_seconds``, logging what it found (the first mismatch by position and
+    why; never event contents)."""
     interval = integrity.settings.selfcheck_interval_seconds
+    give_up = time.monotonic() + min(interval, 600)  # a sealer stuck (logged): check anyway
+    while caught_up is not None and not caught_up.is_set() and not stop.is_set():
+        if time.monotonic() > give_up:
+            break
+        caught_up.wait(0.2)
     while not stop.is_set():
         try:
             report = integrity.selfcheck()

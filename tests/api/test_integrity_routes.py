@@ -20,9 +20,16 @@ from commands.synthetic import generate
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.domain.tokens import Role
+from ledger.integrity.store import IntegrityStore
 from ledger.settings import Settings
 from tests.api.support import Client, bearer, issue, problem
-from tests.integration.integrity_support import OPERATOR, keyed, load_verifier, verify_isolated
+from tests.integration.integrity_support import (
+    OPERATOR,
+    Attacker,
+    keyed,
+    load_verifier,
+    verify_isolated,
+)
 
 VERIFY = load_verifier()
 OWN, OTHER = "MO-606", "CA-600"
@@ -206,3 +213,24 @@ async def test_an_export_needs_the_signing_key_held_by_the_service(
         )
         body = await problem(response, 503, "signing_unavailable")
         assert "holds none" in body["detail"]
+
+
+async def test_the_service_rechecks_the_log_on_schedule_and_reports_the_first_mismatch(
+    fast: Settings, store: Ledger, tokens: dict[tuple[str, Role], str]
+) -> None:
+    admin = bearer(tokens[OWN, Role.ADMIN])
+    scheduled = fast.model_copy(update={"selfcheck_interval_seconds": 0.2})
+    async with TestClient(TestServer(create_app(scheduled, store))) as client:
+        await sealed(client, tokens[OWN, Role.ADMIN])
+        position = _positions(store, OWN)[5]
+        await asyncio.to_thread(Attacker(IntegrityStore(store)).change_one_byte, position)
+        for _ in range(200):
+            last = (await (await client.get("/v1/integrity", headers=admin)).json())[
+                "last_selfcheck"
+            ]
+            if last is not None and not last["ok"]:
+                break
+            await asyncio.sleep(0.05)
+        assert last is not None
+        assert last["first_mismatch"]["position"] == position
+        assert "changed after sealing" in last["first_mismatch"]["reason"]

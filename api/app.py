@@ -10,6 +10,8 @@ from aiohttp import web
 
 from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
+from api.consistency import read_your_writes, setup_consistency
+from api.feed_routes import setup_feed
 from api.health import health_routes
 from api.history_routes import history_routes
 from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
@@ -69,7 +71,9 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
 def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Application:
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[request_context, read_your_writes]
+    )
     app[SETTINGS] = settings
     if ledger is None:
         app.cleanup_ctx.append(_own_ledger(settings))
@@ -77,6 +81,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         app[LEDGER] = ledger
         app[COMPLIANCE] = ComplianceService(ledger)
     app.cleanup_ctx.append(_read_models(settings))
+    setup_consistency(app)
     app.add_routes(
         health_routes()
         + command_routes()
@@ -84,4 +89,5 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         + compliance_routes()
         + readmodel_routes()
     )
+    setup_feed(app)
     return app

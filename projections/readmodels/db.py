@@ -28,7 +28,7 @@ TABLES = {
         "event_id TEXT NOT NULL, effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL, "
         "actor TEXT NOT NULL, source TEXT NOT NULL, request_id TEXT NOT NULL, "
         "corrects_version INTEGER, payload TEXT NOT NULL",
-        ["entity_id, version", "coc, recorded_at"],
+        ["entity_id, version", "coc, recorded_at", "coc, position"],
     ),
     "users": (
         "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, agency_ref TEXT, "

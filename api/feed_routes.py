@@ -17,7 +17,7 @@ from api.keys import LEDGER, READ_MODELS, REQUEST_ID, SETTINGS
 from api.middleware import REQUEST_ID_HEADER
 from api.responses import dumps, json_response
 from ledger.errors import InvalidInput, NotFound
-from projections.readmodels.feed import EventFeed, FeedPage
+from projections.readmodels.feed import EventFeed, FeedPage, index_current
 
 FEED_PATH = "/v1/cocs/{coc}/events"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -179,9 +179,19 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _index(app: web.Application) -> None:
+    """On start-up, after the read models: a generation built before the feed gets its
+    index; if that fails (another process is at it), the feed still works, more slowly."""
+    try:
+        await asyncio.to_thread(index_current, app[READ_MODELS].db)
+    except Exception as err:
+        log.warning("events.index_not_created", error=type(err).__name__)
+
+
 def setup_feed(app: web.Application) -> None:
-    """The feed's routes and its count of open streams."""
+    """The feed's routes, its count of open streams, and its index."""
     app[OPEN_STREAMS] = OpenStreams()
+    app.on_startup.append(_index)
     app.add_routes(
         [
             web.get(FEED_PATH, events_feed, name="events_feed"),

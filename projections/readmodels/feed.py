@@ -81,6 +81,16 @@ def progress(db: ReadModelDb) -> Progress:
     return Progress(number, position, not pending)
 
 
+def index_current(db: ReadModelDb) -> None:
+    """Give the current generation the feed's index (CoC, position) if it was built before
+    the feed had one (newer generations are created with it)."""
+    number = generations.current(db)
+    if number is None:
+        return
+    with db.transaction() as cursor:
+        db.create_generation_tables(cursor, number)  # IF NOT EXISTS: adds only what is missing
+
+
 class EventFeed:
     """Pages of one CoC's events from the current generation's audit table."""
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from api.app import create_app
+from ledger.application import Ledger
+from ledger.settings import Settings
+from projections.readmodels import generations
+from projections.readmodels.db import ReadModelDb
 from tests.api.feed_support import event_positions, feed, two_tenants
 from tests.api.support import ACTOR, Client, Post, problem
 
@@ -106,3 +112,29 @@ async def test_the_feed_of_an_unregistered_coc_is_a_404_problem(
     client: Client, receipts: Receipts
 ) -> None:
     await problem(await client.get("/v1/cocs/WI-500/events"), 404, "not_found")
+
+
+def feed_index_exists(db: ReadModelDb, number: int) -> bool:
+    name = f"{db.prefix(number)}audit_i2"
+    if db.postgres:
+        found = db.fetchall(
+            "SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = ?", (db.schema, name)
+        )
+    else:
+        found = db.fetchall(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        )
+    return bool(found)
+
+
+async def test_a_generation_built_before_the_feed_gets_its_index_on_start_up(
+    settings: Settings, ledger: Ledger
+) -> None:
+    db = ReadModelDb(ledger)
+    number = generations.ensure_current(db, ledger.clock.now())
+    with db.transaction() as cursor:
+        db.execute(cursor, f"DROP INDEX {db.table(db.prefix(number) + 'audit_i2')}")
+    assert not feed_index_exists(db, number)
+
+    async with TestClient(TestServer(create_app(settings, ledger))):
+        assert feed_index_exists(db, number)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -23,13 +24,20 @@ from tests.api.support import Client, poster, problem
 USER = "/v1/cocs/CA-600/users/U2"
 
 
-@pytest.fixture
-async def paused(settings: Settings, ledger: Ledger) -> AsyncIterator[Client]:
-    """A client of an app whose read models move only when a test applies the log."""
+@asynccontextmanager
+async def paused_app(settings: Settings, ledger: Ledger, wait: float) -> AsyncIterator[Client]:
+    """A client of an app whose read models move only when a test applies the log, and
+    whose reads wait at most ``wait`` seconds for them."""
     manual = settings.model_copy(
-        update={"readmodels_in_process": False, "read_wait_max_seconds": 3.0}
+        update={"readmodels_in_process": False, "read_wait_max_seconds": wait}
     )
     async with TestClient(TestServer(create_app(manual, ledger))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def paused(settings: Settings, ledger: Ledger) -> AsyncIterator[Client]:
+    async with paused_app(settings, ledger, 5.0) as test_client:
         yield test_client
 
 
@@ -91,19 +99,20 @@ async def test_a_read_waits_for_the_users_the_write_touched_to_be_evaluated(
 
 
 async def test_a_read_that_would_wait_too_long_is_a_503_problem_with_retry_after(
-    paused: Client,
+    settings: Settings, ledger: Ledger
 ) -> None:
-    receipt = await user_written(paused)
-    started = time.monotonic()
+    async with paused_app(settings, ledger, 0.5) as paused:
+        receipt = await user_written(paused)
+        started = time.monotonic()
 
-    response = await paused.get(f"{USER}?wait_for_position={receipt['position']}")
+        response = await paused.get(f"{USER}?wait_for_position={receipt['position']}")
 
-    waited = time.monotonic() - started
-    body = await problem(response, 503, "read_models_behind")
+        waited = time.monotonic() - started
+        body = await problem(response, 503, "read_models_behind")
     assert response.headers["Retry-After"] == "1"
     assert body["wait_for_position"] == receipt["position"]
     assert body["position"] < receipt["position"]
-    assert 3.0 <= waited < 5.0
+    assert 0.5 <= waited < 2.5
 
 
 async def test_a_position_beyond_the_log_head_is_a_422_problem_at_once(

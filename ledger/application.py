@@ -77,6 +77,12 @@ class Ledger(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return PydanticMapper(transcoder=OrjsonTranscoder())
 
+    @property
+    def event_mapper(self) -> PydanticMapper:
+        """The mapper, with its own methods (``to_state``) visible to type checkers."""
+        assert isinstance(self.mapper, PydanticMapper)
+        return self.mapper
+
     # --- reading -------------------------------------------------------------------------
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:

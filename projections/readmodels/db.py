@@ -28,7 +28,7 @@ TABLES = {
         "event_id TEXT NOT NULL, effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL, "
         "actor TEXT NOT NULL, source TEXT NOT NULL, request_id TEXT NOT NULL, "
         "corrects_version INTEGER, payload TEXT NOT NULL",
-        ["entity_id, version", "coc, recorded_at", "coc, position"],
+        ["entity_id, version"],
     ),
     "users": (
         "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, agency_ref TEXT, "
@@ -54,10 +54,24 @@ TABLES = {
         "PRIMARY KEY (coc, region, agency_ref)",
         ["coc, agency_ref"],
     ),
+    # users to evaluate
     "pending": (
         "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL",
         [],
     ),
+    # agencies and intakes whose rows to derive again
+    "derive": (
+        "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL, kind TEXT NOT NULL",
+        [],
+    ),
+}
+
+
+# Indexes named for what they serve (the numbered ones above are named by their place in the
+# list), made with a generation's tables; a generation made before one existed gets it from
+# add_missing_indexes.
+NAMED_INDEXES = {
+    "audit_feed": ("audit", "coc, position"),  # the event feed of one CoC
 }
 
 
@@ -105,7 +119,9 @@ class ReadModelDb:
     ) -> list[tuple[Any, ...]]:
         """Rows as tuples on both backends (PostgreSQL's cursors give dicts)."""
         cursor.execute(self.sql(statement), tuple(params))
-        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+        if self.postgres:
+            return [tuple(r.values()) for r in cursor.fetchall()]
+        return list(map(tuple, cursor.fetchall()))  # sqlite3.Row objects
 
     def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -131,6 +147,54 @@ class ReadModelDb:
                 self.execute(
                     cursor, f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({index_columns})"
                 )
+        for index in NAMED_INDEXES:
+            self._create_named_index(cursor, generation, index)
+
+    def _create_named_index(self, cursor: Any, generation: int, index: str) -> None:
+        name, columns = NAMED_INDEXES[index]
+        table = self.table(self.prefix(generation) + name)
+        self.execute(
+            cursor,
+            f"CREATE INDEX IF NOT EXISTS {self.prefix(generation)}{index} ON {table} ({columns})",
+        )
+
+    def add_missing_indexes(self, generation: int) -> None:
+        """Create the named indexes a generation made by an older version lacks, looking in
+        the catalogue first (as add_missing_tables does)."""
+        if self.postgres:
+            statement = (
+                "SELECT indexname FROM pg_indexes WHERE schemaname = "
+                "COALESCE(NULLIF(?, ''), current_schema())"
+            )
+            params: tuple[Any, ...] = (self.schema,)
+        else:
+            statement, params = "SELECT name FROM sqlite_master WHERE type = 'index'", ()
+        existing = {name for (name,) in self.fetchall(statement, params)}
+        missing = [i for i in NAMED_INDEXES if self.prefix(generation) + i not in existing]
+        if not missing:
+            return
+        with self.transaction() as cursor:
+            for index in missing:
+                self._create_named_index(cursor, generation, index)
+
+    def add_missing_tables(self, generation: int) -> None:
+        """Create the tables a generation made by an older version lacks. Looks in the
+        catalogue first: creating what exists would still lock it (PostgreSQL's CREATE INDEX
+        IF NOT EXISTS), and other processes may be writing to it."""
+        if self.postgres:
+            statement = (
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                "COALESCE(NULLIF(?, ''), current_schema())"
+            )
+            params: tuple[Any, ...] = (self.schema,)
+        else:
+            statement, params = "SELECT name FROM sqlite_master WHERE type = 'table'", ()
+        existing = {name for (name,) in self.fetchall(statement, params)}
+        prefix = self.prefix(generation)
+        if all(prefix + name in existing for name in TABLES):
+            return
+        with self.transaction() as cursor:
+            self.create_generation_tables(cursor, generation)
 
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:
         for name in TABLES:

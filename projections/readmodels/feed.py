@@ -30,7 +30,8 @@ _EVENT_MODULES = (agreements, end_users, obligations, organisations)
 
 class Progress(NamedTuple):
     """How far the current generation has got: the last log position it applied, and
-    whether every user its events touched has been evaluated (``settled``)."""
+    whether everything its events made stale has been derived again and every user they
+    touched evaluated (``settled``: both queues empty)."""
 
     generation: int | None
     position: int
@@ -71,24 +72,28 @@ def _topics() -> dict[str, str]:
 
 
 def progress(db: ReadModelDb) -> Progress:
-    """The current generation's position, then whether its queue of users is empty: read in
-    this order, an empty queue means every user touched up to the position is evaluated."""
+    """The current generation's position, then whether its queues are empty: read in this
+    order, empty queues mean everything touched up to the position is up to date."""
     number = generations.current(db)
     if number is None:
         return Progress(None, 0, False)
     position = db.position(number)
-    pending = db.fetchall(f"SELECT 1 FROM {db.table(db.prefix(number) + 'pending')} LIMIT 1")
-    return Progress(number, position, not pending)
+    queues = [db.table(db.prefix(number) + name) for name in ("derive", "pending")]
+    # one statement, one snapshot: deriving an agency moves it off one queue and its users
+    # onto the other in one transaction
+    [(to_derive, to_evaluate)] = db.fetchall(
+        f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {queues[0]} LIMIT 1) d) AS to_derive, "
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {queues[1]} LIMIT 1) p) AS to_evaluate"
+    )
+    return Progress(number, position, not to_derive and not to_evaluate)
 
 
 def index_current(db: ReadModelDb) -> None:
     """Give the current generation the feed's index (CoC, position) if it was built before
     the feed had one (newer generations are created with it)."""
     number = generations.current(db)
-    if number is None:
-        return
-    with db.transaction() as cursor:
-        db.create_generation_tables(cursor, number)  # IF NOT EXISTS: adds only what is missing
+    if number is not None:
+        db.add_missing_indexes(number)
 
 
 class EventFeed:

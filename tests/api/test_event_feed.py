@@ -115,7 +115,7 @@ async def test_the_feed_of_an_unregistered_coc_is_a_404_problem(
 
 
 def feed_index_exists(db: ReadModelDb, number: int) -> bool:
-    name = f"{db.prefix(number)}audit_i2"
+    name = f"{db.prefix(number)}audit_feed"
     if db.postgres:
         found = db.fetchall(
             "SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = ?", (db.schema, name)
@@ -133,7 +133,7 @@ async def test_a_generation_built_before_the_feed_gets_its_index_on_start_up(
     db = ReadModelDb(ledger)
     number = generations.ensure_current(db, ledger.clock.now())
     with db.transaction() as cursor:
-        db.execute(cursor, f"DROP INDEX {db.table(db.prefix(number) + 'audit_i2')}")
+        db.execute(cursor, f"DROP INDEX {db.table(db.prefix(number) + 'audit_feed')}")
     assert not feed_index_exists(db, number)
 
     async with TestClient(TestServer(create_app(settings, ledger))):

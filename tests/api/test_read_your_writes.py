@@ -81,19 +81,23 @@ async def test_a_read_waits_until_the_read_models_reach_the_position(
     assert (await response.json())["ref"] == "U2"
 
 
-async def test_a_read_waits_for_the_users_the_write_touched_to_be_evaluated(
+async def test_a_read_waits_for_what_the_write_touched_to_be_derived_and_evaluated(
     paused: Client, ledger: Ledger
 ) -> None:
     receipt = await user_written(paused)
     models = follower(paused, ledger)
     read = asyncio.create_task(paused.get(f"{USER}?wait_for_position={receipt['position']}"))
 
-    await asyncio.to_thread(models.apply_next)  # applied, but the user not evaluated yet
+    await asyncio.to_thread(models.apply_next)  # applied: the agency and user are queued
     await asyncio.sleep(0.3)
     assert models.position >= receipt["position"]
     assert not read.done()
+    await asyncio.to_thread(models.projector.derive_pending)  # the agency derived again
+    await asyncio.sleep(0.3)
+    assert not read.done()
 
-    await asyncio.to_thread(models.projector.evaluate_pending)
+    while await asyncio.to_thread(models.projector.evaluate_pending):
+        pass
     response = await asyncio.wait_for(read, 2)
     assert response.status == 200
 

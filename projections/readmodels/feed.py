@@ -61,12 +61,14 @@ def _topics() -> dict[str, str]:
     """Stored topic of every event class by its qualified name (as the audit table names
     them; unique across the domain's modules)."""
     found: dict[str, str] = {}
+    seen: set[type[LedgerEvent]] = set()
     stack: list[type[LedgerEvent]] = [LedgerEvent]
     while stack:
         cls: type[LedgerEvent]
         for cls in stack.pop().__subclasses__():
-            if cls.__qualname__ not in found:
-                found[cls.__qualname__] = f"{cls.__module__}:{cls.__qualname__}"
+            if cls not in seen:  # a class may derive from several event classes
+                seen.add(cls)
+                found.setdefault(cls.__qualname__, f"{cls.__module__}:{cls.__qualname__}")
                 stack.append(cls)
     return found
 

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         le=300,
         description="longest silence on an event stream before a keep-alive comment",
     )
+    token_cache_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="how long the service trusts a token it has read from the store; a "
+        "revocation takes effect within this time (0: read the store on every request)",
+    )
 
     @field_validator("database_url")
     @classmethod

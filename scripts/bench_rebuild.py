@@ -76,12 +76,15 @@ def rebuild(settings: Settings, workers: int) -> dict[str, Any]:
     number = generations.begin(db, ledger.clock.now(), "bench")
     quarters: list[float] = []
     evaluating: list[float] = [0.0]
+    applied_at: list[float] = []
 
     def progress(step: Step) -> None:
         while len(quarters) < 4 and step.position >= head * (len(quarters) + 1) / 4:
             quarters.append(round(rss_mib(), 1))
         if step.pending >= 0:
             evaluating[0] = max(evaluating[0], rss_mib())
+            if not applied_at:
+                applied_at.append(time.perf_counter())
 
     started = time.perf_counter()
     follower = Follower(ledger, db, number, ledger.clock, batch_size=BATCH, workers=workers)
@@ -93,6 +96,7 @@ def rebuild(settings: Settings, workers: int) -> dict[str, Any]:
         "events": step.applied,
         "users": users,
         "seconds": seconds,
+        "applying_seconds": round((applied_at or [time.perf_counter()])[0] - started, 2),
         "events_per_second": step.applied / seconds,
         "workers": workers,
         "rss_mib_at_quarters": quarters,
@@ -134,6 +138,7 @@ def bench(settings: Settings, events: int, seed: int, name: str, workers: int) -
         "baseline": round(baseline),
         "rebuild_events_per_second": round(rebuilt["events_per_second"]),
         "rebuild_seconds": round(rebuilt["seconds"], 2),
+        "applying_seconds": rebuilt["applying_seconds"],
         "ratio": round(rebuilt["events_per_second"] / baseline, 3),
         "workers": workers,
         "rss_mib_at_quarters": rebuilt["rss_mib_at_quarters"],

@@ -13,6 +13,7 @@ from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake, FollowUp, IdempotencyRecord
 from ledger.domain.organisations import Agency, CoC
+from ledger.domain.tokens import ApiToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,11 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     DataPartnerIntake,
     FollowUp,
     IdempotencyRecord,
+    ApiToken,
 )
-# idempotency records are bookkeeping of the command layer, not facts anyone asks about
-NOT_PROJECTED = frozenset({IdempotencyRecord})
+# idempotency records are bookkeeping of the command layer, not facts anyone asks about;
+# API tokens carry the hash of their secret and are served by no route
+NOT_PROJECTED = frozenset({IdempotencyRecord, ApiToken})
 
 
 @cache

@@ -18,7 +18,7 @@ from api.feed_routes import OPEN_STREAMS
 from ledger.application import Ledger
 from ledger.settings import Settings
 from tests.api.feed_support import event_positions, feed, two_tenants, write
-from tests.api.support import Client, Post, poster, problem
+from tests.api.support import Client, CocAdmins, Post, poster, problem
 
 Receipts = dict[str, list[dict[str, Any]]]
 STREAM = "/v1/cocs/MO-606/events/stream"
@@ -112,16 +112,21 @@ async def test_a_malformed_last_event_id_is_a_422_problem_before_any_event(
 
 
 @pytest.fixture
-async def quick_client(settings: Settings, ledger: Ledger) -> AsyncIterator[Client]:
+async def quick_client(
+    settings: Settings, ledger: Ledger, admins: CocAdmins
+) -> AsyncIterator[Client]:
     """A client of an app whose streams send a keep-alive after 0.2 s of quiet."""
     quick = settings.model_copy(update={"stream_keepalive_seconds": 0.2})
-    async with TestClient(TestServer(create_app(quick, ledger))) as test_client:
+    app = create_app(quick, ledger)
+    async with TestClient(TestServer(app), middlewares=(admins.middleware,)) as test_client:
         yield test_client
 
 
-async def test_a_quiet_stream_sends_keep_alive_comments(quick_client: Client) -> None:
+async def test_a_quiet_stream_sends_keep_alive_comments(
+    quick_client: Client, admins: CocAdmins
+) -> None:
     await write(
-        poster(quick_client),
+        poster(quick_client, admins),
         "register-coc",
         {"coc": "MO-606", "coc_name": "Demo", "process": "mo-bos"},
     )

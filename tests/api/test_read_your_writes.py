@@ -19,25 +19,28 @@ from ledger.settings import Settings
 from projections.readmodels import generations
 from projections.readmodels.follower import Follower
 from tests.api.feed_support import CA, write
-from tests.api.support import Client, poster, problem
+from tests.api.support import Client, CocAdmins, Post, poster, problem
 
 USER = "/v1/cocs/CA-600/users/U2"
 
 
 @asynccontextmanager
-async def paused_app(settings: Settings, ledger: Ledger, wait: float) -> AsyncIterator[Client]:
+async def paused_app(
+    settings: Settings, ledger: Ledger, admins: CocAdmins, wait: float
+) -> AsyncIterator[Client]:
     """A client of an app whose read models move only when a test applies the log, and
     whose reads wait at most ``wait`` seconds for them."""
     manual = settings.model_copy(
         update={"readmodels_in_process": False, "read_wait_max_seconds": wait}
     )
-    async with TestClient(TestServer(create_app(manual, ledger))) as test_client:
+    app = create_app(manual, ledger)
+    async with TestClient(TestServer(app), middlewares=(admins.middleware,)) as test_client:
         yield test_client
 
 
 @pytest.fixture
-async def paused(settings: Settings, ledger: Ledger) -> AsyncIterator[Client]:
-    async with paused_app(settings, ledger, 5.0) as test_client:
+async def paused(settings: Settings, ledger: Ledger, admins: CocAdmins) -> AsyncIterator[Client]:
+    async with paused_app(settings, ledger, admins, 5.0) as test_client:
         yield test_client
 
 
@@ -48,8 +51,7 @@ def follower(client: Client, ledger: Ledger) -> Follower:
     return Follower(ledger, db, number, ledger.clock)
 
 
-async def user_written(client: Client) -> dict[str, Any]:
-    post = poster(client)
+async def user_written(post: Post) -> dict[str, Any]:
     await write(post, "register-coc", CA)
     await write(post, "register-agency", {"coc": "CA-600", "agency_ref": "AG2", "agency_name": "H"})
     return await write(
@@ -57,19 +59,17 @@ async def user_written(client: Client) -> dict[str, Any]:
     )
 
 
-async def test_a_write_answers_with_the_log_position_it_reached(
-    client: Client, ledger: Ledger
-) -> None:
-    receipt = await user_written(client)
+async def test_a_write_answers_with_the_log_position_it_reached(post: Post, ledger: Ledger) -> None:
+    receipt = await user_written(post)
 
     assert receipt["position"] == ledger.head()
     assert receipt["position"] >= max(e["position"] for e in receipt["events"])
 
 
 async def test_a_read_waits_until_the_read_models_reach_the_position(
-    paused: Client, ledger: Ledger
+    paused: Client, ledger: Ledger, admins: CocAdmins
 ) -> None:
-    receipt = await user_written(paused)
+    receipt = await user_written(poster(paused, admins))
     read = asyncio.create_task(paused.get(f"{USER}?wait_for_position={receipt['position']}"))
     await asyncio.sleep(0.3)
     assert not read.done()
@@ -82,9 +82,9 @@ async def test_a_read_waits_until_the_read_models_reach_the_position(
 
 
 async def test_a_read_waits_for_what_the_write_touched_to_be_derived_and_evaluated(
-    paused: Client, ledger: Ledger
+    paused: Client, ledger: Ledger, admins: CocAdmins
 ) -> None:
-    receipt = await user_written(paused)
+    receipt = await user_written(poster(paused, admins))
     models = follower(paused, ledger)
     read = asyncio.create_task(paused.get(f"{USER}?wait_for_position={receipt['position']}"))
 
@@ -103,10 +103,10 @@ async def test_a_read_waits_for_what_the_write_touched_to_be_derived_and_evaluat
 
 
 async def test_a_read_that_would_wait_too_long_is_a_503_problem_with_retry_after(
-    settings: Settings, ledger: Ledger
+    settings: Settings, ledger: Ledger, admins: CocAdmins
 ) -> None:
-    async with paused_app(settings, ledger, 0.5) as paused:
-        receipt = await user_written(paused)
+    async with paused_app(settings, ledger, admins, 0.5) as paused:
+        receipt = await user_written(poster(paused, admins))
         started = time.monotonic()
 
         response = await paused.get(f"{USER}?wait_for_position={receipt['position']}")
@@ -120,9 +120,9 @@ async def test_a_read_that_would_wait_too_long_is_a_503_problem_with_retry_after
 
 
 async def test_a_position_beyond_the_log_head_is_a_422_problem_at_once(
-    paused: Client, ledger: Ledger
+    paused: Client, ledger: Ledger, admins: CocAdmins
 ) -> None:
-    await user_written(paused)
+    await user_written(poster(paused, admins))
     started = time.monotonic()
 
     response = await paused.get(f"{USER}?wait_for_position={ledger.head() + 1}")
@@ -140,8 +140,10 @@ async def test_a_malformed_position_is_a_422_problem(client: Client, value: str)
     assert body["field"] == "wait_for_position"
 
 
-async def test_waiting_reads_hold_no_thread(paused: Client, ledger: Ledger) -> None:
-    receipt = await user_written(paused)
+async def test_waiting_reads_hold_no_thread(
+    paused: Client, ledger: Ledger, admins: CocAdmins
+) -> None:
+    receipt = await user_written(poster(paused, admins))
     reads = [
         asyncio.create_task(paused.get(f"{USER}?wait_for_position={receipt['position']}"))
         for _ in range(40)  # far more than the default thread pool's workers

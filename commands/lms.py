@@ -1,0 +1,402 @@
+"""Ingesting learning-platform completions: recorded once under the source's own id, matched
+to a user through a linked LMS account and to a course code the CoC's policy packs name, or
+held in the CoC's inbox (never dropped) until a link or a retry matches them.
+
+Duplicates: a completion's record has an id derived from (provider, source id), so a second
+delivery finds it (or, racing the first, collides with it in the store, is retried, and
+then finds it) and writes nothing: :func:`ingest` answers it as a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from commands.base import Caller, Command
+from commands.hard_rules import chicago_step_order
+from commands.runtime import UnitOfWork, execute, payload_digest, require_not_future
+from ledger.application import Ledger
+from ledger.domain.base import EventMeta
+from ledger.domain.end_users import EndUser
+from ledger.domain.lms import (
+    HoldReason,
+    LmsAccount,
+    LmsCompletion,
+    LmsCourse,
+    LmsInbox,
+    LmsKeyKind,
+    LmsProvider,
+    Outcome,
+    lms_key,
+)
+from ledger.domain.vocabulary import Process, Text
+from ledger.eligibility import NoPolicyAdopted
+from ledger.errors import Conflict, NotFound, RuleViolation
+from ledger.ids import entity_id
+from ledger.policy.model import TrainingClause
+
+PROVIDER_NAMES = {LmsProvider.LITMOS: "Litmos", LmsProvider.TALENT_LMS: "Talent LMS"}
+
+
+class LmsCompletionIn(Command):
+    """One completion as a learning platform delivered it (built by the webhook and the
+    import; ``effective_at`` is the completion time)."""
+
+    name = "record-lms-completion"
+
+    provider: LmsProvider
+    source_id: Text = Field(description="the platform's own id of this completion")
+    lms_user_id: Text
+    lms_login: Text | None = Field(default=None, description="username or e-mail in the LMS")
+    lms_email: Text | None = None
+    lms_course_id: Text | None = None
+    course_code: Text | None = None
+    course_title: Text | None = None
+    certificate_id: Text | None = None
+    score: float | None = Field(default=None, ge=0, le=100)
+    valid_until: AwareDatetime | None = None
+    result: Text | None = None
+    is_course_completion: bool = Field(
+        default=True, description="false for other achievements (kept, marked ignored)"
+    )
+
+    @model_validator(mode="after")
+    def _completion_time_given(self) -> LmsCompletionIn:
+        if self.effective_at is None:
+            raise ValueError("effective_at (the completion time) is required")
+        return self
+
+
+class Ingested(BaseModel):
+    """What became of one delivered completion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_record_id: str
+    record_id: UUID
+    outcome: Outcome
+    duplicate: bool = Field(description="delivered before: nothing was written this time")
+    conflicting: bool = Field(
+        default=False, description="a duplicate whose content differs from the first delivery"
+    )
+    user_ref: str | None = None
+    course_code: str | None = None
+    reason: HoldReason | None = None
+    detail: str | None = None
+    position: int | None = Field(
+        default=None, description="log position of the record (None in a dry run)"
+    )
+
+
+class AlreadyRecorded(Conflict):
+    """The source's completion is recorded already (a duplicate delivery)."""
+
+    code = "already_recorded"
+
+    def __init__(self, record: LmsCompletion, conflicting: bool) -> None:
+        super().__init__(f"{record.source_record_id} is already recorded")
+        self.record = record
+        self.conflicting = conflicting
+
+
+class CompletionFacts(Protocol):
+    """What matching reads of a completion, whether just delivered or held earlier."""
+
+    @property
+    def provider(self) -> LmsProvider: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def lms_user_id(self) -> str: ...
+    @property
+    def lms_login(self) -> str | None: ...
+    @property
+    def lms_email(self) -> str | None: ...
+    @property
+    def lms_course_id(self) -> str | None: ...
+    @property
+    def course_code(self) -> str | None: ...
+    @property
+    def course_title(self) -> str | None: ...
+    @property
+    def certificate_id(self) -> str | None: ...
+    @property
+    def score(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Settlement:
+    user_ref: str | None
+    course_code: str | None
+    reason: HoldReason | None = None
+    detail: str = ""
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+def linked_user(uow: UnitOfWork, facts: CompletionFacts) -> str | None:
+    """The user an LMS account link names: by the LMS user id, else the login, else e-mail."""
+    keys = [
+        (LmsKeyKind.USER_ID, facts.lms_user_id),
+        (LmsKeyKind.LOGIN, facts.lms_login),
+        (LmsKeyKind.LOGIN, facts.lms_email),
+    ]
+    for kind, value in keys:
+        if value:
+            account = uow.find(LmsAccount, facts.provider, kind, lms_key(kind, value))
+            if account is not None:
+                return account.user_ref
+    return None
+
+
+def policy_names_course(ledger: Ledger, coc: str, code: str) -> bool:
+    """Does a policy pack of the CoC (any version) name ``code`` in a training clause, or
+    as one of its fee-paying courses (by prefix)?"""
+    for loaded in ledger.packs.versions(coc):
+        pack = loaded.pack
+        if any(isinstance(c, TrainingClause) and code in c.courses for c in pack.clauses):
+            return True
+        if pack.fees is not None and code.startswith(pack.fees.course_prefix):
+            return True
+    return False
+
+
+def course_of(uow: UnitOfWork, facts: CompletionFacts) -> str | None:
+    """The course code: a link of the LMS course id, else the LMS's code if a pack names it."""
+    if facts.lms_course_id:
+        linked = uow.find(LmsCourse, facts.provider, facts.lms_course_id.strip())
+        if linked is not None:
+            return linked.course_code
+    code = (facts.course_code or "").strip()
+    if code and policy_names_course(uow.ledger, uow.meta.coc, code):
+        return code
+    return None
+
+
+def settle(uow: UnitOfWork, facts: CompletionFacts, completed: EventMeta) -> Settlement:
+    """Record the completion on its user (with ``completed``'s clocks), or say why not."""
+    user_ref = linked_user(uow, facts)
+    course = course_of(uow, facts)
+    if user_ref is None:
+        return Settlement(
+            None,
+            course,
+            HoldReason.UNKNOWN_USER,
+            f"no user of {uow.meta.coc} is linked to {facts.provider} user id "
+            f"{facts.lms_user_id!r} or its login; link it with link-lms-account",
+        )
+    if course is None:
+        return Settlement(
+            user_ref,
+            None,
+            HoldReason.UNKNOWN_COURSE,
+            f"course code {facts.course_code or ''!r} (LMS course id "
+            f"{facts.lms_course_id or ''!r}) is named by no policy pack of {uow.meta.coc}; "
+            "link the course with link-lms-course",
+        )
+    user = uow.find(EndUser, user_ref)
+    if user is None:
+        return Settlement(
+            None,
+            course,
+            HoldReason.UNKNOWN_USER,
+            f"the account is linked to {user_ref!r}, who is not registered",
+        )
+    try:
+        if uow.process() is Process.CHICAGO:
+            chicago_step_order(user, "course", course_code=course)
+        user.complete_course(
+            completed,
+            course_code=course,
+            course_title=facts.course_title,
+            provider=PROVIDER_NAMES[facts.provider],
+            certificate_id=facts.certificate_id,
+            score=facts.score,
+            source_record_id=f"{facts.provider}:{facts.source_id}",
+        )
+    except RuleViolation as err:
+        return Settlement(user_ref, course, HoldReason.REFUSED, err.message)
+    return Settlement(user_ref, course)
+
+
+def completed_meta(meta: EventMeta, completed_at: datetime) -> EventMeta:
+    """The command's metadata with the completion time as the effective time."""
+    return EventMeta(**(dict(meta) | {"effective_at": completed_at}))
+
+
+def retry_held(uow: UnitOfWork, provider: LmsProvider | None = None) -> tuple[int, int]:
+    """Try every completion held in the CoC's inbox again (of ``provider``, or all);
+    return how many were recorded now and how many are still held."""
+    inbox = uow.find(LmsInbox)
+    if inbox is None:
+        return 0, 0
+    released = still_held = 0
+    for held in inbox.held().values():
+        if provider is not None and held.fact.provider != provider:
+            still_held += 1
+            continue
+        record = uow.get(LmsCompletion, held.fact.provider, held.fact.source_id)
+        received = record.received
+        settled = settle(uow, received, completed_meta(uow.meta, received.effective_at))
+        if settled.reason is None:
+            assert settled.user_ref is not None
+            assert settled.course_code is not None
+            record.match(settled.user_ref, settled.course_code, uow.meta)
+            inbox.release(record, settled.user_ref, settled.course_code, uow.meta)
+            released += 1
+        else:
+            inbox.hold(record, settled.reason, settled.detail, uow.meta)
+            still_held += 1
+    return released, still_held
+
+
+# --- receiving ---------------------------------------------------------------------------------
+
+
+def record_lms_completion(cmd: LmsCompletionIn, uow: UnitOfWork) -> LmsCompletion:
+    """The handler: a new record (recorded on the user, held, or ignored), or AlreadyRecorded."""
+    digest = payload_digest(cmd)
+    existing = uow.find(LmsCompletion, cmd.provider, cmd.source_id)
+    if existing is not None:
+        raise AlreadyRecorded(existing, existing.received.payload_sha256 != digest)
+    fields: dict[str, Any] = {
+        name: getattr(cmd, name)
+        for name in (
+            "provider",
+            "source_id",
+            "lms_user_id",
+            "lms_login",
+            "lms_email",
+            "lms_course_id",
+            "course_code",
+            "course_title",
+            "certificate_id",
+            "score",
+            "valid_until",
+            "result",
+        )
+    }
+    fields["payload_sha256"] = digest
+    if not cmd.is_course_completion:
+        record = LmsCompletion.receive(
+            uow.meta, **fields, outcome=Outcome.IGNORED, detail="not a course completion"
+        )
+        return uow.create(record, cmd.provider, cmd.source_id)
+    settled = settle(uow, cmd, uow.meta)
+    record = LmsCompletion.receive(
+        uow.meta,
+        **fields,
+        outcome=Outcome.RECORDED if settled.reason is None else Outcome.UNMATCHED,
+        user_ref=settled.user_ref if settled.reason is None else None,
+        matched_course=settled.course_code if settled.reason is None else None,
+        reason=settled.reason,
+        detail=settled.detail or None,
+    )
+    uow.create(record, cmd.provider, cmd.source_id)
+    if settled.reason is not None:
+        inbox = uow.find(LmsInbox)
+        if inbox is None:
+            inbox = uow.create(LmsInbox.open(uow.meta))
+        inbox.hold(record, settled.reason, settled.detail, uow.meta)
+    return record
+
+
+def _ingested(
+    record: LmsCompletion, *, duplicate: bool, conflicting: bool = False, position: int | None
+) -> Ingested:
+    received, matched = record.received, record.matched
+    held = record.outcome is Outcome.UNMATCHED
+    return Ingested(
+        source_record_id=record.source_record_id,
+        record_id=record.id,
+        outcome=record.outcome,
+        duplicate=duplicate,
+        conflicting=conflicting,
+        user_ref=matched[0] if matched else None,
+        course_code=matched[1] if matched else None,
+        reason=received.reason if held else None,
+        detail=received.detail if held or record.outcome is Outcome.IGNORED else None,
+        position=position,
+    )
+
+
+def ingest(ledger: Ledger, completion: LmsCompletionIn, caller: Caller) -> Ingested:
+    """Record one delivered completion once; a repeated delivery writes nothing."""
+    saved: list[LmsCompletion] = []
+
+    def handler(cmd: LmsCompletionIn, uow: UnitOfWork) -> LmsCompletion:
+        saved.append(record_lms_completion(cmd, uow))
+        return saved[-1]
+
+    try:
+        receipt = execute(ledger, completion, caller, handler)
+    except AlreadyRecorded as dup:
+        first = ledger.positions.of_entity(dup.record.id).get(1)
+        return _ingested(dup.record, duplicate=True, conflicting=dup.conflicting, position=first)
+    return _ingested(saved[-1], duplicate=False, position=receipt.position)
+
+
+def preview(ledger: Ledger, completion: LmsCompletionIn, caller: Caller) -> Ingested:
+    """What :func:`ingest` would do, without writing anything (a dry run)."""
+    now = ledger.clock.now()
+    assert completion.effective_at is not None
+    require_not_future(ledger, now, completion.effective_at, "effective_at")
+    meta = EventMeta(
+        coc=completion.coc,
+        actor=caller.actor,
+        source=caller.source,
+        request_id=caller.request_id,
+        effective_at=completion.effective_at,
+        timestamp=now,
+    )
+    uow = UnitOfWork(ledger, meta, NoPolicyAdopted())
+    uow.process()
+    try:
+        record = record_lms_completion(completion, uow)
+    except AlreadyRecorded as dup:
+        return _ingested(dup.record, duplicate=True, conflicting=dup.conflicting, position=None)
+    return _ingested(record, duplicate=False, position=None)
+
+
+# --- reading the inbox -------------------------------------------------------------------------
+
+
+def unmatched(ledger: Ledger, coc: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """The completions held in the CoC's inbox, oldest first; ``cursor`` orders them."""
+    if ledger.tenant_process(coc) is None:
+        raise NotFound(f"coc {coc!r} is not registered", kind="coc", ref=coc)
+    with ledger.exclusive:  # SQLite: no read puts an old copy into the cache while a write runs
+        inbox = ledger.load(LmsInbox, entity_id(LmsInbox.kind, coc))
+        if inbox is None:
+            return []
+        found = [h for h in inbox.held().values() if h.since > after][:limit]
+        records = {h.fact.record_id: ledger.load(LmsCompletion, h.fact.record_id) for h in found}
+    items = []
+    for held in found:
+        record = records[held.fact.record_id]
+        assert record is not None
+        received = record.received
+        items.append(
+            {
+                "cursor": held.since,
+                "record_id": record.id,
+                "source_record_id": record.source_record_id,
+                "provider": received.provider,
+                "lms_user_id": received.lms_user_id,
+                "lms_login": received.lms_login,
+                "lms_email": received.lms_email,
+                "lms_course_id": received.lms_course_id,
+                "course_code": received.course_code,
+                "course_title": received.course_title,
+                "completed_at": received.effective_at,
+                "received_at": received.timestamp,
+                "reason": held.fact.reason,
+                "detail": held.fact.detail,
+            }
+        )
+    return items

@@ -35,7 +35,7 @@ from ledger.domain.lms import (
 )
 from ledger.domain.vocabulary import Process, Text
 from ledger.eligibility import NoPolicyAdopted
-from ledger.errors import Conflict, NotFound, RuleViolation
+from ledger.errors import Conflict, DuplicateEntity, NotFound, RuleViolation
 from ledger.ids import entity_id
 from ledger.policy.model import TrainingClause
 
@@ -286,7 +286,7 @@ def record_lms_completion(cmd: LmsCompletionIn, uow: UnitOfWork) -> LmsCompletio
         record = LmsCompletion.receive(
             uow.meta, **fields, outcome=Outcome.IGNORED, detail="not a course completion"
         )
-        return uow.create(record, cmd.provider, cmd.source_id)
+        return _create_once(uow, record, cmd, digest)
     settled = settle(uow, cmd, uow.meta)
     record = LmsCompletion.receive(
         uow.meta,
@@ -297,13 +297,32 @@ def record_lms_completion(cmd: LmsCompletionIn, uow: UnitOfWork) -> LmsCompletio
         reason=settled.reason,
         detail=settled.detail or None,
     )
-    uow.create(record, cmd.provider, cmd.source_id)
+    _create_once(uow, record, cmd, digest)
     if settled.reason is not None:
-        inbox = uow.find(LmsInbox)
-        if inbox is None:
-            inbox = uow.create(LmsInbox.open(uow.meta))
-        inbox.hold(record, settled.reason, settled.detail, uow.meta)
+        _inbox(uow).hold(record, settled.reason, settled.detail, uow.meta)
     return record
+
+
+def _create_once(
+    uow: UnitOfWork, record: LmsCompletion, cmd: LmsCompletionIn, digest: str
+) -> LmsCompletion:
+    """Add the new record, unless a concurrent delivery saved it since this one looked."""
+    try:
+        return uow.create(record, cmd.provider, cmd.source_id)
+    except DuplicateEntity:
+        existing = uow.get(LmsCompletion, cmd.provider, cmd.source_id)
+        raise AlreadyRecorded(existing, existing.received.payload_sha256 != digest) from None
+
+
+def _inbox(uow: UnitOfWork) -> LmsInbox:
+    """The CoC's inbox, opened with the first completion it holds."""
+    inbox = uow.find(LmsInbox)
+    if inbox is not None:
+        return inbox
+    try:
+        return uow.create(LmsInbox.open(uow.meta))
+    except DuplicateEntity:  # a concurrent writer opened it since this one looked
+        return uow.get(LmsInbox)
 
 
 def _ingested(

@@ -137,6 +137,32 @@ def test_concurrent_deliveries_of_one_completion_from_two_processes_write_it_onc
     assert len(record_events) == 1
 
 
+def test_concurrent_unmatched_deliveries_from_two_processes_are_all_held(
+    settings: Settings, ledger: Ledger, do: Do
+) -> None:
+    missouri(do)
+    other = Ledger(settings, clock=FixedClock(START))
+    barrier = threading.Barrier(6)
+
+    def deliver(n: int) -> Ingested:
+        barrier.wait()
+        return ingest([ledger, other][n % 2], achievement(f"a-{n}", lms_user_id=f"s-{n}"), LMS)
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(deliver, range(6)))
+    finally:
+        other.close()
+
+    assert [r.outcome for r in results] == [Outcome.UNMATCHED] * 6
+    fresh = Ledger(settings, clock=FixedClock(START))
+    try:
+        held = unmatched(fresh, "MO-606")
+    finally:
+        fresh.close()
+    assert sorted(h["lms_user_id"] for h in held) == [f"s-{n}" for n in range(6)]
+
+
 def test_a_duplicate_with_other_content_is_reported_as_conflicting_and_not_written(
     ledger: Ledger, do: Do
 ) -> None:

@@ -19,14 +19,8 @@ from uuid import UUID
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from eventsourcing.persistence import Recording
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from api.keys import LEDGER, READ_MODELS, SETTINGS
 from api.problems import ApiProblem
@@ -113,8 +107,14 @@ class Metrics:
         self.readmodel_position.set(unknown if lag is None else lag["position"])
         self.readmodel_lag.set(unknown if lag is None else lag["lag"])
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, accept: str) -> tuple[bytes, str]:
+        """The metrics in the format ``accept`` asks for (OpenMetrics or Prometheus text
+        1.0.0), else the classic Prometheus text format 0.0.4; and its content type."""
+        try:
+            encoder, content_type = choose_encoder(accept)
+        except Exception:  # an Accept header it cannot parse: the classic format
+            encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+        return encoder(self.registry), content_type
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -171,7 +171,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         lag = None
     registry = request.app[METRICS]
     registry.set_positions(lag)
-    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = registry.render(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:

@@ -360,26 +360,42 @@ def ingest(ledger: Ledger, completion: LmsCompletionIn, caller: Caller) -> Inges
     return _ingested(saved[-1], duplicate=False, position=receipt.position)
 
 
+class DryRun:
+    """What :func:`ingest` would do for a series of completions, each seeing what the ones
+    before it would have written (a user's earlier course, a repeated row); nothing is
+    saved."""
+
+    def __init__(self, ledger: Ledger, caller: Caller) -> None:
+        self.ledger = ledger
+        self.caller = caller
+        self._uow: UnitOfWork | None = None
+
+    def __call__(self, completion: LmsCompletionIn) -> Ingested:
+        now = self.ledger.clock.now()
+        assert completion.effective_at is not None
+        require_not_future(self.ledger, now, completion.effective_at, "effective_at")
+        meta = EventMeta(
+            coc=completion.coc,
+            actor=self.caller.actor,
+            source=self.caller.source,
+            request_id=self.caller.request_id,
+            effective_at=completion.effective_at,
+            timestamp=now,
+        )
+        if self._uow is None:
+            self._uow = UnitOfWork(self.ledger, meta, NoPolicyAdopted())
+            self._uow.process()
+        self._uow.meta = meta
+        try:
+            record = record_lms_completion(completion, self._uow)
+        except AlreadyRecorded as dup:
+            return _ingested(dup.record, duplicate=True, conflicting=dup.conflicting, position=None)
+        return _ingested(record, duplicate=False, position=None)
+
+
 def preview(ledger: Ledger, completion: LmsCompletionIn, caller: Caller) -> Ingested:
-    """What :func:`ingest` would do, without writing anything (a dry run)."""
-    now = ledger.clock.now()
-    assert completion.effective_at is not None
-    require_not_future(ledger, now, completion.effective_at, "effective_at")
-    meta = EventMeta(
-        coc=completion.coc,
-        actor=caller.actor,
-        source=caller.source,
-        request_id=caller.request_id,
-        effective_at=completion.effective_at,
-        timestamp=now,
-    )
-    uow = UnitOfWork(ledger, meta, NoPolicyAdopted())
-    uow.process()
-    try:
-        record = record_lms_completion(completion, uow)
-    except AlreadyRecorded as dup:
-        return _ingested(dup.record, duplicate=True, conflicting=dup.conflicting, position=None)
-    return _ingested(record, duplicate=False, position=None)
+    """What :func:`ingest` would do with one completion, without writing anything."""
+    return DryRun(ledger, caller)(completion)
 
 
 # --- reading the inbox -------------------------------------------------------------------------

@@ -88,7 +88,9 @@ class Ingested(BaseModel):
     reason: HoldReason | None = None
     detail: str | None = None
     position: int | None = Field(
-        default=None, description="log position of the record (None in a dry run)"
+        default=None,
+        description="log position of the write; for a duplicate, of the record's latest event "
+        "(None in a dry run)",
     )
 
 
@@ -288,6 +290,7 @@ def record_lms_completion(cmd: LmsCompletionIn, uow: UnitOfWork) -> LmsCompletio
         )
         return _create_once(uow, record, cmd, digest)
     settled = settle(uow, cmd, uow.meta)
+    inbox = None if settled.reason is None else _inbox(uow)
     record = LmsCompletion.receive(
         uow.meta,
         **fields,
@@ -298,8 +301,8 @@ def record_lms_completion(cmd: LmsCompletionIn, uow: UnitOfWork) -> LmsCompletio
         detail=settled.detail or None,
     )
     _create_once(uow, record, cmd, digest)
-    if settled.reason is not None:
-        _inbox(uow).hold(record, settled.reason, settled.detail, uow.meta)
+    if inbox is not None and settled.reason is not None:
+        inbox.hold(record, settled.reason, settled.detail, uow.meta)
     return record
 
 
@@ -355,8 +358,8 @@ def ingest(ledger: Ledger, completion: LmsCompletionIn, caller: Caller) -> Inges
     try:
         receipt = execute(ledger, completion, caller, handler)
     except AlreadyRecorded as dup:
-        first = ledger.positions.of_entity(dup.record.id).get(1)
-        return _ingested(dup.record, duplicate=True, conflicting=dup.conflicting, position=first)
+        latest = max(ledger.positions.of_entity(dup.record.id).values())
+        return _ingested(dup.record, duplicate=True, conflicting=dup.conflicting, position=latest)
     return _ingested(saved[-1], duplicate=False, position=receipt.position)
 
 

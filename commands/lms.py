@@ -9,6 +9,7 @@ then finds it) and writes nothing: :func:`ingest` answers it as a duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from ledger.application import Ledger
 from ledger.domain.base import EventMeta
 from ledger.domain.end_users import EndUser
 from ledger.domain.lms import (
+    HeldCompletion,
     HoldReason,
     LmsAccount,
     LmsCompletion,
@@ -32,6 +34,7 @@ from ledger.domain.lms import (
     LmsProvider,
     Outcome,
     lms_key,
+    source_record_id,
 )
 from ledger.domain.vocabulary import Process, Text
 from ledger.eligibility import NoPolicyAdopted
@@ -231,15 +234,17 @@ def completed_meta(meta: EventMeta, completed_at: datetime) -> EventMeta:
     return EventMeta(**(dict(meta) | {"effective_at": completed_at}))
 
 
-def retry_held(uow: UnitOfWork, provider: LmsProvider | None = None) -> tuple[int, int]:
-    """Try every completion held in the CoC's inbox again (of ``provider``, or all);
-    return how many were recorded now and how many are still held."""
+def retry_held(
+    uow: UnitOfWork, wanted: Callable[[LmsInbox.CompletionHeld], bool] | None = None
+) -> tuple[int, int]:
+    """Try the completions held in the CoC's inbox again (those ``wanted``, or all); return
+    how many were recorded now and how many are still held."""
     inbox = uow.find(LmsInbox)
     if inbox is None:
         return 0, 0
     released = still_held = 0
     for held in inbox.held().values():
-        if provider is not None and held.fact.provider != provider:
+        if wanted is not None and not wanted(held.fact):
             still_held += 1
             continue
         record = uow.get(LmsCompletion, held.fact.provider, held.fact.source_id)
@@ -252,7 +257,8 @@ def retry_held(uow: UnitOfWork, provider: LmsProvider | None = None) -> tuple[in
             inbox.release(record, settled.user_ref, settled.course_code, uow.meta)
             released += 1
         else:
-            inbox.hold(record, settled.reason, settled.detail, uow.meta)
+            if (settled.reason, settled.detail) != (held.fact.reason, held.fact.detail):
+                inbox.hold(record, settled.reason, settled.detail, uow.meta)
             still_held += 1
     return released, still_held
 
@@ -405,36 +411,32 @@ def preview(ledger: Ledger, completion: LmsCompletionIn, caller: Caller) -> Inge
 
 
 def unmatched(ledger: Ledger, coc: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-    """The completions held in the CoC's inbox, oldest first; ``cursor`` orders them."""
+    """The completions held in the CoC's inbox, oldest first, after the ``cursor`` ``after``."""
     if ledger.tenant_process(coc) is None:
         raise NotFound(f"coc {coc!r} is not registered", kind="coc", ref=coc)
     with ledger.exclusive:  # SQLite: no read puts an old copy into the cache while a write runs
         inbox = ledger.load(LmsInbox, entity_id(LmsInbox.kind, coc))
-        if inbox is None:
-            return []
-        found = [h for h in inbox.held().values() if h.since > after][:limit]
-        records = {h.fact.record_id: ledger.load(LmsCompletion, h.fact.record_id) for h in found}
-    items = []
-    for held in found:
-        record = records[held.fact.record_id]
-        assert record is not None
-        received = record.received
-        items.append(
-            {
-                "cursor": held.since,
-                "record_id": record.id,
-                "source_record_id": record.source_record_id,
-                "provider": received.provider,
-                "lms_user_id": received.lms_user_id,
-                "lms_login": received.lms_login,
-                "lms_email": received.lms_email,
-                "lms_course_id": received.lms_course_id,
-                "course_code": received.course_code,
-                "course_title": received.course_title,
-                "completed_at": received.effective_at,
-                "received_at": received.timestamp,
-                "reason": held.fact.reason,
-                "detail": held.fact.detail,
-            }
-        )
-    return items
+    if inbox is None:
+        return []
+    found = [h for h in inbox.held().values() if h.since > after][:limit]
+    return [_listed(held) for held in found]
+
+
+def _listed(held: HeldCompletion) -> dict[str, Any]:
+    fact = held.fact
+    return {
+        "cursor": held.since,
+        "record_id": fact.record_id,
+        "source_record_id": source_record_id(fact.provider, fact.source_id),
+        "provider": fact.provider,
+        "lms_user_id": fact.lms_user_id,
+        "lms_login": fact.lms_login,
+        "lms_email": fact.lms_email,
+        "lms_course_id": fact.lms_course_id,
+        "course_code": fact.course_code,
+        "course_title": fact.course_title,
+        "completed_at": fact.completed_at,
+        "held_at": fact.timestamp,
+        "reason": fact.reason,
+        "detail": fact.detail,
+    }

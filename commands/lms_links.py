@@ -55,7 +55,16 @@ def link_lms_account(cmd: LinkLmsAccount, uow: UnitOfWork) -> LmsAccount:
         raise RuleViolation(
             "lms/link-changes", f"the account is already linked to {cmd.user_ref}; nothing to do"
         )
-    retry_held(uow, cmd.provider)
+    user_id = cmd.lms_user_id and lms_key(LmsKeyKind.USER_ID, cmd.lms_user_id)
+    login = cmd.lms_login and lms_key(LmsKeyKind.LOGIN, cmd.lms_login)
+
+    def names_the_account(held: LmsInbox.CompletionHeld) -> bool:
+        logins = {lms_key(LmsKeyKind.LOGIN, v) for v in (held.lms_login, held.lms_email) if v}
+        return held.provider == cmd.provider and (
+            held.lms_user_id.strip() == user_id or login in logins
+        )
+
+    retry_held(uow, names_the_account)
     return accounts[0]
 
 
@@ -85,7 +94,12 @@ def link_lms_course(cmd: LinkLmsCourse, uow: UnitOfWork) -> LmsCourse:
         )
     else:
         course.relink(cmd.course_code, uow.meta)
-    retry_held(uow, cmd.provider)
+    retry_held(
+        uow,
+        lambda held: (
+            held.provider == cmd.provider and (held.lms_course_id or "").strip() == course_id
+        ),
+    )
     return course
 
 
@@ -101,6 +115,9 @@ def rematch_lms_completions(cmd: RematchLmsCompletions, uow: UnitOfWork) -> LmsI
     inbox = uow.find(LmsInbox)
     if inbox is None:
         raise NotFound(f"no LMS completion has been held in {cmd.coc}", kind="lms-inbox")
-    released, still_held = retry_held(uow, cmd.provider)
+    provider = cmd.provider
+    released, still_held = retry_held(
+        uow, None if provider is None else lambda held: held.provider == provider
+    )
     inbox.rematch_run(released, still_held, uow.meta)
     return inbox

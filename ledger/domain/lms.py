@@ -247,6 +247,14 @@ class LmsInbox(LedgerAggregate):
         source_id: str
         reason: HoldReason
         detail: str
+        # what a link or the list of unmatched completions needs, copied from the record
+        lms_user_id: str
+        lms_login: str | None = None
+        lms_email: str | None = None
+        lms_course_id: str | None = None
+        course_code: str | None = None
+        course_title: str | None = None
+        completed_at: datetime
 
     class CompletionReleased(LedgerAggregate.Event):
         record_id: UUID
@@ -277,16 +285,22 @@ class LmsInbox(LedgerAggregate):
         return held
 
     def hold(self, record: LmsCompletion, reason: HoldReason, detail: str, meta: EventMeta) -> None:
-        current = self.held().get(record.id)
-        if current is not None and (current.fact.reason, current.fact.detail) == (reason, detail):
-            return
+        """Hold a completion, or record the new reason a retry found for holding it."""
+        received = record.received
         self.trigger_event(
             self.CompletionHeld,
             record_id=record.id,
-            provider=record.received.provider,
-            source_id=record.received.source_id,
+            provider=received.provider,
+            source_id=received.source_id,
             reason=reason,
             detail=detail,
+            lms_user_id=received.lms_user_id,
+            lms_login=received.lms_login,
+            lms_email=received.lms_email,
+            lms_course_id=received.lms_course_id,
+            course_code=received.course_code,
+            course_title=received.course_title,
+            completed_at=received.effective_at,
             **meta.fields(),
         )
 

@@ -14,7 +14,7 @@ import structlog
 from ledger.application import Ledger
 from ledger.domain.end_users import EndUser
 from ledger.ids import entity_id
-from tests.api.support import ACTOR, MO, Client, Post, problem
+from tests.api.support import MO, Client, Post, problem
 
 WEBHOOK = "/v1/cocs/MO-606/lms/litmos/achievements"
 UNMATCHED = "/v1/cocs/MO-606/lms/unmatched"
@@ -233,7 +233,7 @@ async def test_a_delivery_without_a_caller_is_refused(client: Client, missouri_u
 @pytest.mark.parametrize("coc", ["ZZ-999", "not-a-coc"])
 async def test_a_delivery_for_an_unknown_coc_is_not_found(client: Client, coc: str) -> None:
     response = await client.post(
-        f"/v1/cocs/{coc}/lms/litmos/achievements", json=delivery(), headers={"X-Actor": ACTOR}
+        f"/v1/cocs/{coc}/lms/litmos/achievements", json=delivery(), headers={"X-Actor": "litmos"}
     )
 
     await problem(response, 404, "not_found")

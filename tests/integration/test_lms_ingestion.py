@@ -477,3 +477,25 @@ def test_a_retry_that_finds_another_reason_holds_it_for_that_reason(ledger: Ledg
 
     [held] = unmatched(ledger, "MO-606")
     assert held["reason"] is HoldReason.UNKNOWN_COURSE
+
+
+def test_linking_one_account_releases_only_the_completions_it_names(ledger: Ledger, do: Do) -> None:
+    missouri(do)
+    ingest(ledger, achievement("a-1"), LMS)
+    ingest(ledger, achievement("a-2", lms_user_id="other", lms_login="other@example.org"), LMS)
+
+    link(do)
+
+    assert [h["source_record_id"] for h in unmatched(ledger, "MO-606")] == ["litmos:a-2"]
+
+
+def test_an_account_linked_by_e_mail_releases_a_completion_that_carried_it(
+    ledger: Ledger, do: Do
+) -> None:
+    missouri(do)
+    ingest(ledger, achievement(lms_login=None, lms_email="Learner.One@example.org"), LMS)
+
+    link(do, lms_login="learner.one@example.org")
+
+    assert unmatched(ledger, "MO-606") == []
+    assert len(completions(ledger, "MO-606", "mo-user-1")) == 1

@@ -2,47 +2,37 @@
 to a user through a linked LMS account and to a course code the CoC's policy packs name, or
 held in the CoC's inbox (never dropped) until a link or a retry matches them.
 
-Duplicates: a completion's record has an id derived from (provider, source id), so a second
-delivery finds it (or, racing the first, collides with it in the store, is retried, and
-then finds it) and writes nothing: :func:`ingest` answers it as a duplicate.
+Matching is in :mod:`commands.lms_matching`. Duplicates: a completion's record has an id
+derived from (provider, source id), so a second delivery finds it (or, racing the first,
+collides with it in the store, is retried, and then finds it) and writes nothing:
+:func:`ingest` answers it as a duplicate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from commands.base import Caller, Command
-from commands.hard_rules import chicago_step_order
+from commands.lms_matching import settle
 from commands.runtime import UnitOfWork, execute, payload_digest, require_not_future
 from ledger.application import Ledger
 from ledger.domain.base import EventMeta
-from ledger.domain.end_users import EndUser
 from ledger.domain.lms import (
     HeldCompletion,
     HoldReason,
-    LmsAccount,
     LmsCompletion,
-    LmsCourse,
     LmsInbox,
-    LmsKeyKind,
     LmsProvider,
     Outcome,
-    lms_key,
     source_record_id,
 )
-from ledger.domain.vocabulary import Process, Text
+from ledger.domain.vocabulary import Text
 from ledger.eligibility import NoPolicyAdopted
-from ledger.errors import Conflict, DuplicateEntity, NotFound, RuleViolation
+from ledger.errors import Conflict, DuplicateEntity, NotFound
 from ledger.ids import entity_id
-from ledger.policy.model import TrainingClause
-
-PROVIDER_NAMES = {LmsProvider.LITMOS: "Litmos", LmsProvider.TALENT_LMS: "Talent LMS"}
 
 
 class LmsCompletionIn(Command):
@@ -106,161 +96,6 @@ class AlreadyRecorded(Conflict):
         super().__init__(f"{record.source_record_id} is already recorded")
         self.record = record
         self.conflicting = conflicting
-
-
-class CompletionFacts(Protocol):
-    """What matching reads of a completion, whether just delivered or held earlier."""
-
-    @property
-    def provider(self) -> LmsProvider: ...
-    @property
-    def source_id(self) -> str: ...
-    @property
-    def lms_user_id(self) -> str: ...
-    @property
-    def lms_login(self) -> str | None: ...
-    @property
-    def lms_email(self) -> str | None: ...
-    @property
-    def lms_course_id(self) -> str | None: ...
-    @property
-    def course_code(self) -> str | None: ...
-    @property
-    def course_title(self) -> str | None: ...
-    @property
-    def certificate_id(self) -> str | None: ...
-    @property
-    def score(self) -> float | None: ...
-
-
-@dataclass(frozen=True)
-class Settlement:
-    user_ref: str | None
-    course_code: str | None
-    reason: HoldReason | None = None
-    detail: str = ""
-
-
-# --- matching ----------------------------------------------------------------------------------
-
-
-def linked_user(uow: UnitOfWork, facts: CompletionFacts) -> str | None:
-    """The user an LMS account link names: by the LMS user id, else the login, else e-mail."""
-    keys = [
-        (LmsKeyKind.USER_ID, facts.lms_user_id),
-        (LmsKeyKind.LOGIN, facts.lms_login),
-        (LmsKeyKind.LOGIN, facts.lms_email),
-    ]
-    for kind, value in keys:
-        if value:
-            account = uow.find(LmsAccount, facts.provider, kind, lms_key(kind, value))
-            if account is not None:
-                return account.user_ref
-    return None
-
-
-def policy_names_course(ledger: Ledger, coc: str, code: str) -> bool:
-    """Does a policy pack of the CoC (any version) name ``code`` in a training clause, or
-    as one of its fee-paying courses (by prefix)?"""
-    for loaded in ledger.packs.versions(coc):
-        pack = loaded.pack
-        if any(isinstance(c, TrainingClause) and code in c.courses for c in pack.clauses):
-            return True
-        if pack.fees is not None and code.startswith(pack.fees.course_prefix):
-            return True
-    return False
-
-
-def course_of(uow: UnitOfWork, facts: CompletionFacts) -> str | None:
-    """The course code: a link of the LMS course id, else the LMS's code if a pack names it."""
-    if facts.lms_course_id:
-        linked = uow.find(LmsCourse, facts.provider, facts.lms_course_id.strip())
-        if linked is not None:
-            return linked.course_code
-    code = (facts.course_code or "").strip()
-    if code and policy_names_course(uow.ledger, uow.meta.coc, code):
-        return code
-    return None
-
-
-def settle(uow: UnitOfWork, facts: CompletionFacts, completed: EventMeta) -> Settlement:
-    """Record the completion on its user (with ``completed``'s clocks), or say why not."""
-    user_ref = linked_user(uow, facts)
-    course = course_of(uow, facts)
-    if user_ref is None:
-        return Settlement(
-            None,
-            course,
-            HoldReason.UNKNOWN_USER,
-            f"no user of {uow.meta.coc} is linked to {facts.provider} user id "
-            f"{facts.lms_user_id!r} or its login; link it with link-lms-account",
-        )
-    if course is None:
-        return Settlement(
-            user_ref,
-            None,
-            HoldReason.UNKNOWN_COURSE,
-            f"course code {facts.course_code or ''!r} (LMS course id "
-            f"{facts.lms_course_id or ''!r}) is named by no policy pack of {uow.meta.coc}; "
-            "link the course with link-lms-course",
-        )
-    user = uow.find(EndUser, user_ref)
-    if user is None:
-        return Settlement(
-            None,
-            course,
-            HoldReason.UNKNOWN_USER,
-            f"the account is linked to {user_ref!r}, who is not registered",
-        )
-    try:
-        if uow.process() is Process.CHICAGO:
-            chicago_step_order(user, "course", course_code=course)
-        user.complete_course(
-            completed,
-            course_code=course,
-            course_title=facts.course_title,
-            provider=PROVIDER_NAMES[facts.provider],
-            certificate_id=facts.certificate_id,
-            score=facts.score,
-            source_record_id=f"{facts.provider}:{facts.source_id}",
-        )
-    except RuleViolation as err:
-        return Settlement(user_ref, course, HoldReason.REFUSED, err.message)
-    return Settlement(user_ref, course)
-
-
-def completed_meta(meta: EventMeta, completed_at: datetime) -> EventMeta:
-    """The command's metadata with the completion time as the effective time."""
-    return EventMeta(**(dict(meta) | {"effective_at": completed_at}))
-
-
-def retry_held(
-    uow: UnitOfWork, wanted: Callable[[LmsInbox.CompletionHeld], bool] | None = None
-) -> tuple[int, int]:
-    """Try the completions held in the CoC's inbox again (those ``wanted``, or all); return
-    how many were recorded now and how many are still held."""
-    inbox = uow.find(LmsInbox)
-    if inbox is None:
-        return 0, 0
-    released = still_held = 0
-    for held in inbox.held().values():
-        if wanted is not None and not wanted(held.fact):
-            still_held += 1
-            continue
-        record = uow.get(LmsCompletion, held.fact.provider, held.fact.source_id)
-        received = record.received
-        settled = settle(uow, received, completed_meta(uow.meta, received.effective_at))
-        if settled.reason is None:
-            assert settled.user_ref is not None
-            assert settled.course_code is not None
-            record.match(settled.user_ref, settled.course_code, uow.meta)
-            inbox.release(record, settled.user_ref, settled.course_code, uow.meta)
-            released += 1
-        else:
-            if (settled.reason, settled.detail) != (held.fact.reason, held.fact.detail):
-                inbox.hold(record, settled.reason, settled.detail, uow.meta)
-            still_held += 1
-    return released, still_held
 
 
 # --- receiving ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from commands.base import Command
-from commands.lms import policy_names_course, retry_held
+from commands.lms_matching import policy_names_course, retry_held
 from commands.runtime import UnitOfWork
 from ledger.domain.end_users import EndUser
 from ledger.domain.lms import LmsAccount, LmsCourse, LmsInbox, LmsKeyKind, LmsProvider, lms_key

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from api.auth import authenticator_context, authorise
 from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
 from api.health import health_routes
@@ -78,7 +79,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[measure_requests, request_context]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[measure_requests, request_context, authorise],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -87,6 +89,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     else:
         app[LEDGER] = ledger
         app[COMPLIANCE] = ComplianceService(ledger)
+    app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
     app.cleanup_ctx.append(count_saved_events)
     app.add_routes(

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from api.command_routes import actor_of
+from api.auth import principal_of
 from api.keys import LEDGER, REQUEST_ID
 from api.problems import validation_problem
 from api.responses import json_response
@@ -138,7 +138,7 @@ def completion_of(coc: str, achievement: LitmosAchievement) -> LmsCompletionIn:
 
 async def litmos_achievement(request: web.Request) -> web.StreamResponse:
     """``POST /v1/cocs/{coc}/lms/litmos/achievements``: one ``achievement.earned`` delivery."""
-    actor = actor_of(request)
+    actor = principal_of(request).subject
     coc = _coc(request)
     try:
         hook = LitmosWebhook.model_validate_json(await request.read() or b"{}")

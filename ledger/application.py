@@ -10,7 +10,12 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
@@ -79,6 +84,12 @@ class Ledger(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return PydanticMapper(transcoder=OrjsonTranscoder())
 
+    @property
+    def event_mapper(self) -> PydanticMapper:
+        """The mapper, with its own methods (``to_state``) visible to type checkers."""
+        assert isinstance(self.mapper, PydanticMapper)
+        return self.mapper
+
     # --- reading -------------------------------------------------------------------------
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
@@ -89,6 +100,13 @@ class Ledger(Application[UUID]):
         if not isinstance(aggregate, cls):
             return None
         return aggregate
+
+    def load_stored(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """Like :meth:`load`, but from the store, bypassing the entity cache: for records
+        another process writes while this one runs (API tokens issued or revoked by an
+        operator beside the service)."""
+        aggregate: object = project_aggregate(None, self.events.get(aggregate_id))
+        return aggregate if isinstance(aggregate, cls) else None
 
     def tenant_process(self, coc: str) -> Process | None:
         """The process a registered CoC follows (None if not registered). A CoC is never

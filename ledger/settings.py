@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     ready_timeout_seconds: float = Field(
         default=2.0, gt=0, le=60, description="how long /readyz waits for each check"
     )
+    token_cache_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="how long the service trusts a token it has read from the store; a "
+        "revocation takes effect within this time (0: read the store on every request)",
+    )
 
     @field_validator("database_url")
     @classmethod

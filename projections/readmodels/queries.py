@@ -166,7 +166,8 @@ class ReadModels:
         found = self.db.fetchall(
             "SELECT position, version, type, event_id, effective_at, recorded_at, actor, "
             f"source, request_id, corrects_version, payload FROM {t['audit']} "
-            "WHERE coc = ? AND kind = ? AND ref = ? AND recorded_at <= ? ORDER BY version",
+            f"WHERE entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? "
+            "AND ref = ?) AND recorded_at <= ? ORDER BY version",
             (coc, kind, ref, rows.iso(known_at) if known_at else "9999"),
         )
         if not found:

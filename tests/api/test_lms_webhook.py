@@ -12,9 +12,11 @@ import pytest
 import structlog
 
 from ledger.application import Ledger
+from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
+from ledger.domain.tokens import Role
 from ledger.ids import entity_id
-from tests.api.support import MO, Client, Post, problem
+from tests.api.support import MO, Client, Post, bearer, issue, problem, settled
 
 WEBHOOK = "/v1/cocs/MO-606/lms/litmos/achievements"
 UNMATCHED = "/v1/cocs/MO-606/lms/unmatched"
@@ -49,7 +51,8 @@ def delivery(achievement_id: int = 368800, **data: Any) -> dict[str, Any]:
 
 
 async def deliver(client: Client, body: Any, **headers: str) -> Any:
-    return await client.post(WEBHOOK, json=body, headers={"X-Actor": "litmos"} | headers)
+    """POST a delivery (as the CoC's admin, unless ``headers`` carry another token)."""
+    return await client.post(WEBHOOK, json=body, headers=headers)
 
 
 @pytest.fixture
@@ -155,6 +158,24 @@ async def test_linking_the_account_records_what_was_held_and_empties_the_list(
     assert (await again.json())["outcome"] == "recorded"
 
 
+async def test_the_read_models_follow_lms_records_into_the_audit_trail(
+    client: Client, post: Post, ledger: Ledger, missouri_user: str
+) -> None:
+    held = await (await deliver(client, delivery())).json()
+    await link_account(post, missouri_user)
+
+    await settled(client, ledger)
+
+    trail = await (await client.get(f"/v1/cocs/MO-606/audit/user/{missouri_user}")).json()
+    assert "EndUser.CourseCompleted" in [e["type"] for e in trail["events"]]
+    record = UUID(held["record_id"]).hex
+    trail = await (await client.get(f"/v1/cocs/MO-606/audit/lms-completion/{record}")).json()
+    assert [e["type"] for e in trail["events"]] == [
+        "LmsCompletion.Received",
+        "LmsCompletion.Matched",
+    ]
+
+
 async def test_the_data_object_alone_is_accepted(
     client: Client, post: Post, missouri_user: str
 ) -> None:
@@ -219,22 +240,58 @@ async def test_a_completion_in_the_future_is_refused(client: Client, missouri_us
 
 
 async def test_a_body_that_is_not_json_is_a_400(client: Client, missouri_user: str) -> None:
-    response = await client.post(WEBHOOK, data=b"{not json", headers={"X-Actor": "litmos"})
+    response = await client.post(WEBHOOK, data=b"{not json")
 
     await problem(response, 400, "malformed_json")
 
 
-async def test_a_delivery_without_a_caller_is_refused(client: Client, missouri_user: str) -> None:
-    response = await client.post(WEBHOOK, json=delivery())
+async def test_a_service_token_delivers_and_is_recorded_as_the_actor(
+    client: Client, ledger: Ledger, missouri_user: str
+) -> None:
+    token = issue(ledger, "MO-606", Role.SERVICE, subject="litmos-bridge")
 
-    await problem(response, 401, "missing_actor")
+    response = await deliver(client, delivery(), **bearer(token))
+
+    assert response.status == 201
+    record_id = UUID((await response.json())["record_id"])
+    [received] = list(ledger.events.get(record_id))
+    assert isinstance(received, LedgerEvent)
+    assert received.actor == "litmos-bridge"
+    assert received.source == "lms"
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.AGENCY_RECORDER])
+async def test_a_delivery_with_a_token_of_another_role_is_forbidden(
+    client: Client, ledger: Ledger, missouri_user: str, role: Role
+) -> None:
+    token = issue(ledger, "MO-606", role, agency="AG1" if role is Role.AGENCY_RECORDER else None)
+
+    response = await deliver(client, delivery(), **bearer(token))
+
+    await problem(response, 403, "forbidden")
+
+
+async def test_a_delivery_without_a_token_is_unauthenticated(
+    client: Client, missouri_user: str
+) -> None:
+    response = await client.post(WEBHOOK, json=delivery(), middlewares=())
+
+    await problem(response, 401, "unauthenticated")
+
+
+async def test_a_service_token_may_not_read_the_unmatched_list(
+    client: Client, ledger: Ledger, missouri_user: str
+) -> None:
+    token = issue(ledger, "MO-606", Role.SERVICE)
+
+    response = await client.get(UNMATCHED, headers=bearer(token))
+
+    await problem(response, 403, "forbidden")
 
 
 @pytest.mark.parametrize("coc", ["ZZ-999", "not-a-coc"])
 async def test_a_delivery_for_an_unknown_coc_is_not_found(client: Client, coc: str) -> None:
-    response = await client.post(
-        f"/v1/cocs/{coc}/lms/litmos/achievements", json=delivery(), headers={"X-Actor": "litmos"}
-    )
+    response = await client.post(f"/v1/cocs/{coc}/lms/litmos/achievements", json=delivery())
 
     await problem(response, 404, "not_found")
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from ledger.application import Ledger
 from ledger.settings import Settings
-from tests.api.support import MO, Client, Post, poster, problem
+from tests.api.support import MO, Client, CocAdmins, Post, poster, problem
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -42,11 +42,19 @@ def requests_of(samples: Samples, route: str, status: str, method: str = "GET") 
 
 
 @pytest.fixture
-async def unfollowed(settings: Settings, ledger: Ledger) -> AsyncIterator[Client]:
+async def unfollowed(
+    settings: Settings, ledger: Ledger, admins: CocAdmins
+) -> AsyncIterator[Client]:
     """A client of an app whose read models are not followed, and must not lag at all."""
     quiet = settings.model_copy(update={"readmodels_in_process": False, "ready_max_lag_events": 0})
-    async with TestClient(TestServer(create_app(quiet, ledger))) as test_client:
+    app = create_app(quiet, ledger)
+    async with TestClient(TestServer(app), middlewares=(admins.middleware,)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def unfollowed_post(unfollowed: Client, admins: CocAdmins) -> Post:
+    return poster(unfollowed, admins)
 
 
 # --- /readyz -----------------------------------------------------------------------------------
@@ -68,9 +76,9 @@ async def test_ready_when_the_store_answers_and_the_read_models_keep_up(
 
 
 async def test_not_ready_while_the_read_models_lag_more_than_allowed(
-    unfollowed: Client, ledger: Ledger
+    unfollowed: Client, unfollowed_post: Post, ledger: Ledger
 ) -> None:
-    await poster(unfollowed)("register-coc", MO)
+    await unfollowed_post("register-coc", MO)
 
     response = await unfollowed.get("/readyz")
 
@@ -178,9 +186,9 @@ async def test_the_format_follows_the_accept_header(
 
 
 async def test_log_position_and_projection_lag_are_gauges(
-    unfollowed: Client, ledger: Ledger
+    unfollowed: Client, unfollowed_post: Post, ledger: Ledger
 ) -> None:
-    await poster(unfollowed)("register-coc", MO)
+    await unfollowed_post("register-coc", MO)
 
     samples = await scrape(unfollowed)
 

@@ -16,7 +16,15 @@ from api.feed_routes import setup_feed
 from api.health import health_routes
 from api.history_routes import history_routes
 from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
+from api.lms_routes import lms_routes
 from api.middleware import request_context
+from api.observability import (
+    METRICS,
+    Metrics,
+    count_saved_events,
+    measure_requests,
+    observability_routes,
+)
 from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
 from ledger.settings import Settings
@@ -74,9 +82,10 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     the application builds its own on start-up and closes it on shutdown."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_context, authorise, read_your_writes],
+        middlewares=[measure_requests, request_context, authorise, read_your_writes],
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     if ledger is None:
         app.cleanup_ctx.append(_own_ledger(settings))
     else:
@@ -84,6 +93,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         app[COMPLIANCE] = ComplianceService(ledger)
     app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
+    app.cleanup_ctx.append(count_saved_events)
     setup_consistency(app)
     app.add_routes(
         health_routes()
@@ -91,6 +101,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         + history_routes()
         + compliance_routes()
         + readmodel_routes()
+        + lms_routes()
+        + observability_routes()
     )
     setup_feed(app)
     return app

@@ -89,6 +89,8 @@ PERMISSIONS: dict[str, Rule] = {
     "events_feed": Rule(Scope.CALLER, READ_ALL),
     "events_stream": Rule(Scope.CALLER, READ_ALL),
     "lms_webhook": Rule(Scope.CALLER, frozenset({Role.ADMIN, Role.RECORDER, Role.SERVICE})),
+    # held completions name learners by their LMS login or e-mail: not for services
+    "lms_unmatched": Rule(Scope.PATH, READ_ALL),
 } | {command_route_name(name): Rule(Scope.BODY, command_roles(name)) for name in COMMANDS}
 
 

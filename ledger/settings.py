@@ -63,6 +63,14 @@ class Settings(BaseSettings):
         le=300,
         description="longest silence on an event stream before a keep-alive comment",
     )
+    ready_max_lag_events: int = Field(
+        default=10_000,
+        ge=0,
+        description="/readyz answers 503 while the read models are more events behind the log",
+    )
+    ready_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="how long /readyz waits for each check"
+    )
     token_cache_seconds: float = Field(
         default=30,
         ge=0,

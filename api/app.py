@@ -11,11 +11,21 @@ from aiohttp import web
 from api.auth import authenticator_context, authorise
 from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
+from api.consistency import read_your_writes, setup_consistency
+from api.feed_routes import setup_feed
 from api.health import health_routes
 from api.history_routes import history_routes
 from api.integrity_routes import integrity_routes
 from api.keys import COMPLIANCE, INTEGRITY, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
+from api.lms_routes import lms_routes
 from api.middleware import request_context
+from api.observability import (
+    METRICS,
+    Metrics,
+    count_saved_events,
+    measure_requests,
+    observability_routes,
+)
 from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
 from ledger.integrity import runner
@@ -54,16 +64,21 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
         await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
         app[READ_MODELS] = ReadModels(ledger, db, app[COMPLIANCE])
         app[TIME_TRAVEL] = TimeTravel(ledger)
-        stop = threading.Event()
+        stop, wake = threading.Event(), threading.Event()
         thread = None
+        unlisten = ledger.add_save_listener(lambda _: wake.set())  # follow a write at once
         if settings.readmodels_in_process:
             runner = CurrentGenerationRunner(ledger, db, ledger.clock)
-            thread = threading.Thread(target=runner.run, args=(stop,), name="readmodels")
+            thread = threading.Thread(
+                target=runner.run, args=(stop,), kwargs={"wake": wake}, name="readmodels"
+            )
             thread.start()
         try:
             yield
         finally:
+            unlisten()
             stop.set()
+            wake.set()
             if thread is not None:
                 await asyncio.to_thread(thread.join)
 
@@ -103,9 +118,11 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[request_context, authorise]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[measure_requests, request_context, authorise, read_your_writes],
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     if ledger is None:
         app.cleanup_ctx.append(_own_ledger(settings))
     else:
@@ -114,6 +131,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
     app.cleanup_ctx.append(_integrity(settings))
+    app.cleanup_ctx.append(count_saved_events)
+    setup_consistency(app)
     app.add_routes(
         health_routes()
         + command_routes()
@@ -121,5 +140,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         + compliance_routes()
         + readmodel_routes()
         + integrity_routes()
+        + lms_routes()
+        + observability_routes()
     )
+    setup_feed(app)
     return app

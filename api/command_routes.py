@@ -12,11 +12,13 @@ from pydantic import ValidationError
 from api.auth import principal_of
 from api.keys import COMPLIANCE, LEDGER, REQUEST_ID
 from api.permissions import check_command, command_route_name
+from api.preconditions import if_match, mismatch_problem, written_etag
 from api.problems import ApiProblem, validation_problem
 from api.responses import JSON, dumps, json_response
 from commands.base import Caller, Command
 from commands.registry import COMMANDS, CommandSpec, run
 from ledger.domain.base import Source
+from ledger.errors import VersionMismatch
 
 COMMANDS_PATH = "/v1/commands"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -63,14 +65,22 @@ def parse_command(model: type[Command], body: bytes, header_key: str | None) -> 
 def _handler(spec: CommandSpec) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         principal = principal_of(request)
+        expected = if_match(request)
         command = parse_command(spec.model, await request.read(), _header_key(request))
         ledger = request.app[LEDGER]
         await check_command(command, principal.role, principal.coc, principal.agency_ref, ledger)
         caller = Caller(actor=principal.subject, source=Source.API, request_id=request[REQUEST_ID])
-        receipt = await asyncio.to_thread(run, ledger, command, caller, request.app[COMPLIANCE])
+        try:
+            receipt = await asyncio.to_thread(
+                run, ledger, command, caller, request.app[COMPLIANCE], if_match=expected
+            )
+        except VersionMismatch as err:
+            raise mismatch_problem(err) from err
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
         return json_response(
-            receipt, status=200 if receipt.replayed else 201, headers={"Location": location}
+            receipt,
+            status=200 if receipt.replayed else 201,
+            headers={"Location": location, **written_etag(receipt)},
         )
 
     return handle

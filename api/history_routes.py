@@ -10,6 +10,7 @@ from aiohttp import web
 from eventsourcing.utils import resolve_topic
 
 from api.keys import LEDGER
+from api.preconditions import etag, not_modified
 from api.responses import json_response
 from commands.corrections import CORRECTABLE
 from ledger.application import HistoryEntry
@@ -67,11 +68,22 @@ async def _history(request: web.Request, aggregate_id: UUID) -> list[HistoryEntr
     return await asyncio.to_thread(request.app[LEDGER].history, aggregate_id)
 
 
+def _answer(
+    request: web.Request, aggregate_id: UUID, kind: str, entries: list[HistoryEntry]
+) -> web.StreamResponse:
+    """The history with the entity's version as its ETag (304 when the caller has it)."""
+    version = entries[-1].event.originator_version
+    headers = {"ETag": etag(version)}
+    if not_modified(request, version):
+        return web.Response(status=304, headers=headers)
+    return json_response(_view(aggregate_id, kind, entries), headers=headers)
+
+
 async def history_by_ref(request: web.Request) -> web.StreamResponse:
     coc, kind = request.match_info["coc"], request.match_info["kind"]
     aggregate_id = _entity_id(coc, kind, request.match_info["ref"])
     entries = await _history(request, aggregate_id)
-    return json_response(_view(aggregate_id, kind, entries))
+    return _answer(request, aggregate_id, kind, entries)
 
 
 async def history_by_id(request: web.Request) -> web.StreamResponse:
@@ -88,7 +100,7 @@ async def history_by_id(request: web.Request) -> web.StreamResponse:
     kind = _kind_of(entries)
     if kind is None or entries[0].event.coc != coc:
         raise missing
-    return json_response(_view(aggregate_id, kind, entries))
+    return _answer(request, aggregate_id, kind, entries)
 
 
 def history_routes() -> list[web.RouteDef]:

@@ -97,6 +97,8 @@ PERMISSIONS: dict[str, Rule] = {
     "integrity_consistency": Rule(Scope.GLOBAL, READ_ALL),
     "integrity_inclusion": Rule(Scope.PATH, READ_ALL),
     "integrity_export": Rule(Scope.PATH, READ_ALL),
+    # held completions name learners by their LMS login or e-mail: not for services
+    "lms_unmatched": Rule(Scope.PATH, READ_ALL),
 } | {command_route_name(name): Rule(Scope.BODY, command_roles(name)) for name in COMMANDS}
 
 

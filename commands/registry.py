@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from commands import agreements, corrections, end_users, obligations, organisations
-from commands.base import Caller, Command, Receipt
+from commands import agreements, corrections, end_users, lms_links, obligations, organisations
+from commands.base import Caller, Command, IfMatch, Receipt
 from commands.runtime import execute
 from ledger.application import Ledger
 from ledger.eligibility import EligibilityPolicy
@@ -67,6 +67,9 @@ def _specs() -> dict[str, CommandSpec]:
         (obligations.RecordIntakeEntered, obligations.record_intake_entered),
         (obligations.RecordFollowUpAttempt, obligations.record_follow_up_attempt),
         (obligations.RecordFollowUpRecord, obligations.record_follow_up_record),
+        (lms_links.LinkLmsAccount, lms_links.link_lms_account),
+        (lms_links.LinkLmsCourse, lms_links.link_lms_course),
+        (lms_links.RematchLmsCompletions, lms_links.rematch_lms_completions),
         (corrections.RetractEvent, corrections.retract_event),
         (corrections.AmendEvent, corrections.amend_event),
     ]
@@ -87,9 +90,14 @@ def spec_for(name: str) -> CommandSpec:
 
 
 def run(
-    ledger: Ledger, command: Command, caller: Caller, eligibility: EligibilityPolicy | None = None
+    ledger: Ledger,
+    command: Command,
+    caller: Caller,
+    eligibility: EligibilityPolicy | None = None,
+    *,
+    if_match: IfMatch | None = None,
 ) -> Receipt:
-    """Run one command and return its receipt."""
+    """Run one command and return its receipt (``if_match``: see ``runtime.execute``)."""
     spec = spec_for(command.name)
     return execute(
         ledger,
@@ -98,4 +106,5 @@ def run(
         spec.handler,
         eligibility=eligibility,
         creates_tenant=spec.creates_tenant,
+        if_match=if_match,
     )

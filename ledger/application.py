@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +37,7 @@ from ledger.positions import PositionIndex, position_index
 from ledger.settings import Settings
 
 A = TypeVar("A", bound=LedgerAggregate)
+SaveListener = Callable[[Sequence[Recording[UUID]]], None]
 
 
 def _recorded_time(event: object) -> datetime:
@@ -74,6 +75,7 @@ class Ledger(Application[UUID]):
         self.exclusive: AbstractContextManager[object] = (
             threading.Lock() if settings.backend == "sqlite" else nullcontext()
         )
+        self._save_listeners: list[SaveListener] = []
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the given settings configure the store: the process environment is not read."""
@@ -153,11 +155,20 @@ class Ledger(Application[UUID]):
         if by_recorded_time:
             processing_event.events.sort(key=_recorded_time)
         try:
-            return self._record(processing_event)
+            recordings = self._record(processing_event)
         except IntegrityError:
             raise
         except OperationalError as err:
             raise StoreUnavailable(str(err)) from err
+        for listener in self._save_listeners:
+            listener(recordings)
+        return recordings
+
+    def add_save_listener(self, listener: SaveListener) -> Callable[[], None]:
+        """Call ``listener`` with the recordings of every committed save (in the saving
+        thread; it must be quick and must not raise). Returns a function that removes it."""
+        self._save_listeners.append(listener)
+        return lambda: self._save_listeners.remove(listener)
 
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         """Drop cached copies after a failed write so the next read comes from the store."""

@@ -60,7 +60,7 @@ class Entities:
         tables = {name: db.table(db.prefix(generation) + name) for name in ("entities", "audit")}
         self._version_sql = f"SELECT version FROM {tables['entities']} WHERE id = ?"
         self._events_sql = (
-            f"SELECT entity_id, version, type, payload FROM {tables['audit']} "
+            f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
             "WHERE entity_id IN ({}) ORDER BY entity_id, version"
         )
 
@@ -114,29 +114,32 @@ class Entities:
             self.lru.put(aggregate_id, aggregate)
         self.touched.clear()
 
-    def users(self, cursor: Any, hex_ids: Sequence[str]) -> list[EndUser]:
-        """Users at the generation's version, built from the events in its audit table (one
-        query for all of them; users are not cached: there are many, each read rarely)."""
+    def users(self, cursor: Any, hex_ids: Sequence[str]) -> list[tuple[EndUser, int]]:
+        """Users at the generation's version, with the position of their last event, built
+        from the events in its audit table (one query for all of them; users are not cached:
+        there are many, each read rarely)."""
         if not hex_ids:
             return []
         events: dict[str, list[Any]] = {}
+        last: dict[str, int] = {}
         to_domain_event = self.ledger.mapper.to_domain_event
         statement = self._events_sql.format(", ".join("?" * len(hex_ids)))
         originator = UUID(int=0)
-        for hex_id, version, name, payload in self.db.query(cursor, statement, hex_ids):
+        for hex_id, version, name, payload, position in self.db.query(cursor, statement, hex_ids):
             if hex_id not in events:
                 events[hex_id], originator = [], UUID(hex_id)
             stored = StoredEvent(originator, version, topic_named(name), payload.encode())
             events[hex_id].append(to_domain_event(stored))
-        users: list[EndUser] = []
-        for domain_events in events.values():
+            last[hex_id] = position
+        users: list[tuple[EndUser, int]] = []
+        for hex_id, domain_events in events.items():
             # eventsourcing's project_aggregate() does the same, but checks each event
             # against a runtime protocol first, which costs more than the mutation itself
             user: Any = None
             for event in domain_events:
                 user = event.mutate(user)
             if isinstance(user, EndUser):
-                users.append(user)
+                users.append((user, last[hex_id]))
         return users
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:

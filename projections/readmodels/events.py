@@ -11,6 +11,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
+from ledger.domain.lms import LmsAccount, LmsCompletion, LmsCourse, LmsInbox
 from ledger.domain.obligations import DataPartnerIntake, FollowUp, IdempotencyRecord
 from ledger.domain.organisations import Agency, CoC
 from ledger.domain.signing_keys import SigningKeys
@@ -47,6 +48,10 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     IdempotencyRecord,
     ApiToken,
     SigningKeys,
+    LmsCompletion,
+    LmsAccount,
+    LmsCourse,
+    LmsInbox,
 )
 # idempotency records are bookkeeping of the command layer, not facts anyone asks about;
 # API tokens carry the hash of their secret and are served by no route; the operator's

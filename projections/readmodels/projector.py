@@ -31,11 +31,6 @@ CHUNK = 500  # users evaluated, or keys looked up, per statement
 REFS_KEPT = 200_000  # natural keys remembered across batches
 
 
-def originator(notification: Notification) -> UUID:
-    entity = notification.originator_id
-    return entity if isinstance(entity, UUID) else UUID(entity)
-
-
 class Evaluated(NamedTuple):
     """The rows of some evaluated users, to be written in one transaction."""
 
@@ -43,7 +38,8 @@ class Evaluated(NamedTuple):
     users: list[tuple[Any, ...]]
     calendar: list[tuple[Any, ...]]
     cleared: list[tuple[str, str, str]]  # calendar subjects whose rows are replaced
-    agencies: list[tuple[str | None, str]]  # each user's agency now, for the entities table
+    # each user's agency, version and last position now, for the entities table
+    states: list[tuple[str | None, int, int, str]]
 
 
 class Touched(NamedTuple):
@@ -53,6 +49,7 @@ class Touched(NamedTuple):
     coc: str
     version: int
     position: int
+    created: bool  # by an event of this batch
 
 
 class Projector:
@@ -76,7 +73,7 @@ class Projector:
         self.entities = Entities(ledger, db, generation, cache_size)
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
-        self.refs: dict[UUID, str] = {}
+        self.refs: dict[str, str] = {}  # natural keys by entity id (hex)
         db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
         self.sql = {
@@ -84,9 +81,9 @@ class Projector:
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "version = excluded.version, position = excluded.position",
             "user_entity": f"INSERT INTO {t['entities']} VALUES (?, ?, 'user', ?, NULL, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
-            "position = excluded.position",
-            "user_agency": f"UPDATE {t['entities']} SET agency_ref = ? WHERE id = ?",
+            "ON CONFLICT (id) DO NOTHING",
+            "user_state": f"UPDATE {t['entities']} SET agency_ref = ?, version = ?, position = ? "
+            "WHERE id = ?",
             "refs": f"SELECT id, ref FROM {t['entities']} WHERE id IN ({{}})",
             "audit": f"INSERT INTO {t['audit']} VALUES ({', '.join('?' * 15)})",
             "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
@@ -154,20 +151,24 @@ class Projector:
                 refs = self._refs(cursor, decoded)
                 audit: list[tuple[Any, ...]] = []
                 corrections: list[tuple[str, str, int]] = []
-                touched: dict[UUID, Touched] = {}
+                touched: dict[str, Touched] = {}  # by entity id (hex)
                 for notification, found, state in decoded:
-                    entity = originator(notification)
+                    entity = state["originator_id"].replace("-", "")
                     if found.of_user:
-                        self.entities.absent.discard(entity)
+                        self.entities.absent.discard(UUID(entity))
                     else:
                         self.entities.apply(found.cls.model_validate(state))
                     touched[entity] = Touched(
-                        found, state["coc"], notification.originator_version, notification.id
+                        found,
+                        state["coc"],
+                        notification.originator_version,
+                        notification.id,
+                        found.creates or (entity in touched and touched[entity].created),
                     )
                     audit.append(
                         rows.audit_row(
                             notification.id,
-                            entity.hex,
+                            entity,
                             found.kind,
                             refs[entity],
                             found.name,
@@ -177,7 +178,7 @@ class Projector:
                     )
                     if found.corrects:
                         corrected = state["corrects"].replace("-", "")
-                        corrections.append((entity.hex, corrected, notification.id))
+                        corrections.append((entity, corrected, notification.id))
                 self._write_entities(cursor, touched, refs)
                 self.db.executemany(cursor, self.sql["audit"], audit)
                 self.db.executemany(cursor, self.sql["corrects"], corrections)
@@ -194,40 +195,41 @@ class Projector:
 
     def _refs(
         self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any]]]
-    ) -> dict[UUID, str]:
-        """The natural key of each entity in the batch (they never change: kept across
-        batches, up to a bound; the rest are read from the entities table)."""
+    ) -> dict[str, str]:
+        """The natural key of each entity in the batch, by entity id (hex). Keys never change:
+        kept across batches, up to a bound; the rest are read from the entities table."""
         refs = self.refs
         if len(refs) > REFS_KEPT:
             refs.clear()
-        missing: set[UUID] = set()
-        for notification, found, state in decoded:
-            entity = originator(notification)
+        missing: set[str] = set()
+        for _, found, state in decoded:
+            entity = state["originator_id"].replace("-", "")
             if found.creates:
-                refs[entity] = found.ref_when_created(state, entity.hex)
+                refs[entity] = found.ref_when_created(state, entity)
             elif entity not in refs:
                 missing.add(entity)
         ordered = sorted(missing)
         for start in range(0, len(ordered), CHUNK):
-            chunk = [e.hex for e in ordered[start : start + CHUNK]]
+            chunk = ordered[start : start + CHUNK]
             statement = self.sql["refs"].format(", ".join("?" * len(chunk)))
-            for hex_id, ref in self.db.query(cursor, statement, chunk):
-                refs[UUID(hex_id)] = ref
+            refs.update(self.db.query(cursor, statement, chunk))
         return refs
 
     def _write_entities(
-        self, cursor: Any, touched: dict[UUID, Touched], refs: dict[UUID, str]
+        self, cursor: Any, touched: dict[str, Touched], refs: dict[str, str]
     ) -> None:
-        """A user's agency is written when the user is evaluated (see ``_evaluate_users``)."""
+        """A user's row is written when it is created; its agency, version and position when
+        it is evaluated (see ``evaluate_users``)."""
         users, others = [], []
         for entity, t in touched.items():
             if t.event.of_user:
-                users.append((entity.hex, t.coc, refs[entity], t.version, t.position))
+                if t.created:
+                    users.append((entity, t.coc, refs[entity], t.version, t.position))
             else:
-                aggregate = self.entities.touched[entity]
+                aggregate = self.entities.touched[UUID(entity)]
                 others.append(
                     (
-                        entity.hex,
+                        entity,
                         t.coc,
                         t.event.kind,
                         refs[entity],
@@ -239,23 +241,23 @@ class Projector:
         self.db.executemany(cursor, self.sql["user_entity"], users)
         self.db.executemany(cursor, self.sql["entity"], others)
 
-    def _queue(self, cursor: Any, touched: dict[UUID, Touched], refs: dict[UUID, str]) -> None:
+    def _queue(self, cursor: Any, touched: dict[str, Touched], refs: dict[str, str]) -> None:
         """Queue what the batch's changes make stale: users to evaluate; agencies and
         intakes whose rows to derive again; every user of a CoC whose policy may change."""
         users: list[tuple[str, str, str]] = []
         derive: dict[str, tuple[str, str, str, str]] = {}
         for entity, t in touched.items():
             if t.event.of_user:
-                users.append((entity.hex, t.coc, refs[entity]))
+                users.append((entity, t.coc, refs[entity]))
                 continue
-            aggregate = self.entities.touched[entity]
+            aggregate = self.entities.touched[UUID(entity)]
             if isinstance(aggregate, Agency | Agreement):
                 agency_ref = agency_of(aggregate)
                 assert agency_ref is not None
                 agency_id = entity_id(Agency.kind, t.coc, agency_ref).hex
                 derive[agency_id] = (agency_id, t.coc, agency_ref, Agency.kind)
             elif isinstance(aggregate, DataPartnerIntake):
-                derive[entity.hex] = (entity.hex, t.coc, refs[entity], DataPartnerIntake.kind)
+                derive[entity] = (entity, t.coc, refs[entity], DataPartnerIntake.kind)
             elif isinstance(aggregate, CoC):
                 self.db.execute(cursor, self.sql["pending_of"], (aggregate.coc, True, ""))
         self.db.executemany(cursor, self.sql["pending"], users)
@@ -366,18 +368,18 @@ class Projector:
     def evaluate_users(self, cursor: Any, hex_ids: list[str]) -> Evaluated:
         """Evaluate queued users; reads only (a worker process may do it, see ``workers``)."""
         found = self.entities.users(cursor, hex_ids)
-        self.entities.touched.update((u.id, u) for u in found)  # what the evaluation reads
+        self.entities.touched.update((u.id, u) for u, _ in found)  # what the evaluation reads
         try:
             calendar: list[tuple[Any, ...]] = []
-            users = [self._user_row(user, calendar) for user in found]
+            users = [self._user_row(user, calendar) for user, _ in found]
         finally:
             self.entities.touched.clear()
         return Evaluated(
             hex_ids,
             users,
             calendar,
-            [(u.coc, "user", u.ref) for u in found],
-            [(u.agency_ref, u.id.hex) for u in found],
+            [(u.coc, "user", u.ref) for u, _ in found],
+            [(u.agency_ref, u.version, position, u.id.hex) for u, position in found],
         )
 
     def write_evaluated(self, cursor: Any, evaluated: Evaluated) -> None:
@@ -386,7 +388,7 @@ class Projector:
         self.db.executemany(cursor, self.sql["calendar_clear"], evaluated.cleared)
         self.db.executemany(cursor, self.sql["calendar"], evaluated.calendar)
         self.db.executemany(cursor, self.sql["user"], evaluated.users)
-        self.db.executemany(cursor, self.sql["user_agency"], evaluated.agencies)
+        self.db.executemany(cursor, self.sql["user_state"], evaluated.states)
         self.db.executemany(cursor, self.sql["done"], [(i,) for i in evaluated.queued])
 
     def _user_row(self, user: EndUser, calendar: list[tuple[Any, ...]]) -> tuple[Any, ...]:

@@ -16,7 +16,15 @@ from api.feed_routes import setup_feed
 from api.health import health_routes
 from api.history_routes import history_routes
 from api.integrity_routes import integrity_routes
-from api.keys import COMPLIANCE, INTEGRITY, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
+from api.keys import (
+    COMPLIANCE,
+    EXPORTS,
+    INTEGRITY,
+    LEDGER,
+    READ_MODELS,
+    SETTINGS,
+    TIME_TRAVEL,
+)
 from api.lms_routes import lms_routes
 from api.middleware import request_context
 from api.observability import (
@@ -93,6 +101,7 @@ def _integrity(settings: Settings) -> Callable[[web.Application], AsyncIterator[
     async def integrity_context(app: web.Application) -> AsyncIterator[None]:
         integrity = await asyncio.to_thread(Integrity, app[LEDGER], settings)
         app[INTEGRITY] = integrity
+        app[EXPORTS] = asyncio.Semaphore(1)
         stop, caught_up = threading.Event(), threading.Event()
         threads = []
         if settings.integrity_in_process:

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from api.keys import INTEGRITY
-from api.responses import json_response
+from api.keys import EXPORTS, INTEGRITY
+from api.responses import JSON, dumps, json_response
 from ledger.errors import InvalidInput, NotFound
 from ledger.integrity import documents
 from ledger.integrity.selection import COC_REF, Subject, SubjectKind
@@ -80,11 +80,20 @@ async def export(request: web.Request) -> web.StreamResponse:
     if (kind == "coc") != (ref == COC_REF):
         raise NotFound(f"the CoC itself is exported as coc/{COC_REF}; agencies and users by ref")
     subject = Subject(EXPORT_KINDS[kind], coc, ref)
-    bundle = await asyncio.to_thread(_integrity(request).export, subject)
-    name = f"coc-ledger-{subject.file_stem()}-{bundle['checkpoint']['tree_size']}.json"
-    response = json_response(bundle)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    integrity = _integrity(request)
+
+    def build() -> tuple[bytes, int]:  # rendered in the worker thread too: it can be large
+        bundle = integrity.export(subject)
+        return dumps(bundle), bundle["checkpoint"]["tree_size"]
+
+    async with request.app[EXPORTS]:  # one at a time: others wait their turn
+        body, tree_size = await asyncio.to_thread(build)
+    name = f"coc-ledger-{subject.file_stem()}-{tree_size}.json"
+    return web.Response(
+        body=body,
+        content_type=JSON,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def integrity_routes() -> list[web.RouteDef]:

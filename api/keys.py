@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ledger.application import Ledger
@@ -17,4 +19,6 @@ COMPLIANCE = web.AppKey("compliance", ComplianceService)
 READ_MODELS = web.AppKey("read_models", ReadModels)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 INTEGRITY = web.AppKey("integrity", Integrity)
+# exports run one at a time per process: a large CoC's bundle takes seconds and memory
+EXPORTS = web.AppKey("integrity_exports", asyncio.Semaphore)
 REQUEST_ID = web.RequestKey("request_id", str)

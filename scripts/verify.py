@@ -18,6 +18,10 @@ What it checks, for an export bundle (``coc-ledger-bundle v1``):
 5. each key is stated by its own event in the bundle, and the checkpoint's key is the one the
    log has in force for the checkpoint's tree.
 
+Fields shown beside the signed texts for readers (a checkpoint's tree size, root and time, the
+subject, a key's time and previous key) must agree with what is signed or proven; only
+``leaf_encoding`` and ``events_after_checkpoint`` are notes, not evidence.
+
 Inclusion proofs (``coc-ledger-inclusion v1``) are checked as 1 and 3 for their one event;
 consistency proofs (``coc-ledger-consistency v1``) check both checkpoints' signatures and the
 RFC 9162 proof that the older tree is a prefix of the newer one (nothing in it changed).
@@ -36,6 +40,7 @@ import json
 import struct
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 try:
@@ -169,7 +174,9 @@ def field(obj: Any, name: str, kind: type, where: str) -> Any:
     return value
 
 
-def unbase64(text: str, what: str) -> bytes:
+def unbase64(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise Failed(f"{what} is not base64 text")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -189,6 +196,14 @@ def lines_of(text: str, header: str, names: Sequence[str], what: str) -> dict[st
     return values
 
 
+def same_time(shown: object, recorded: object) -> bool:
+    """Whether two ISO 8601 texts name the same instant."""
+    try:
+        return datetime.fromisoformat(str(shown)) == datetime.fromisoformat(str(recorded))
+    except ValueError:
+        return False
+
+
 def number(text: str, what: str) -> int:
     if not text.isdigit():
         raise Failed(f"{what} is not a number: {text!r}")
@@ -202,13 +217,17 @@ class Keys:
         self.trusted = trusted
         self.by_id: dict[str, bytes] = {}
         self.positions: dict[str, int | None] = {}
+        self.shown: dict[str, dict[str, Any]] = {}  # fields beside the key, checked later
         for i, key in enumerate(field(doc, "keys", list, "document")):
             where = f"keys[{i}]"
             key_id = field(key, "key_id", str, where)
             public = unbase64(field(key, "public_key", str, where), f"{where} public key")
             if len(public) != 32 or hashlib.sha256(public).hexdigest()[:16] != key_id:
                 raise Failed(f"key {key_id}: its id is not the hash of its public key")
+            if key.get("algorithm", "ed25519") != "ed25519":
+                raise Failed(f"key {key_id}: not an Ed25519 key")
             self.by_id[key_id] = public
+            self.shown[key_id] = key
             position = key.get("position")
             self.positions[key_id] = position if isinstance(position, int) else None
 
@@ -236,6 +255,17 @@ class Checkpoint:
         self.signed_at = values["signed-at"]
         self.key_id = values["key-id"]
         keys.check(self.key_id, signature, self.note.encode(), where)
+        readable = {  # the fields shown beside the note for readers must be the note's
+            "origin": self.origin,
+            "tree_size": self.tree_size,
+            "last_position": self.last_position,
+            "root_hash": values["root-hash"],
+            "signed_at": self.signed_at,
+            "key_id": self.key_id,
+        }
+        for name, signed in readable.items():
+            if name in doc and doc[name] != signed:
+                raise Failed(f"the {where}'s {name} disagrees with its signed note")
 
     def describe(self) -> str:
         return (
@@ -320,7 +350,7 @@ def verify_consistency(doc: dict[str, Any], trusted: set[str]) -> str:
     )
 
 
-def _statement(doc: dict[str, Any], keys: Keys, checkpoint: Checkpoint) -> list[int]:
+def _statement(doc: dict[str, Any], keys: Keys, checkpoint: Checkpoint) -> tuple[list[int], str]:
     text = field(doc, "statement", str, "document")
     signature = unbase64(field(doc, "statement_signature", str, "document"), "statement signature")
     keys.check(checkpoint.key_id, signature, text.encode(), "export statement")
@@ -335,7 +365,15 @@ def _statement(doc: dict[str, Any], keys: Keys, checkpoint: Checkpoint) -> list[
     positions = [number(p, "a listed position") for p in listed]
     if len(positions) != number(values["events"], "the statement's event count"):
         raise Failed("the export statement's count disagrees with its positions")
-    return positions
+    subject = doc.get("subject", {})
+    if not isinstance(subject, dict):
+        raise Failed("the bundle's subject disagrees with its signed export statement")
+    if subject:  # shown for readers: must be what the statement signs
+        kind, coc, ref = subject.get("kind"), subject.get("coc"), subject.get("ref")
+        shown = f"coc {coc}" if kind == "coc" and ref == "-" else f"{kind} {coc} {ref}"
+        if shown != values["subject"]:
+            raise Failed("the bundle's subject disagrees with its signed export statement")
+    return positions, values["subject"]
 
 
 def _keys_in_force(keys: Keys, events: dict[int, Event], checkpoint: Checkpoint) -> None:
@@ -347,6 +385,11 @@ def _keys_in_force(keys: Keys, events: dict[int, Event], checkpoint: Checkpoint)
         public = base64.b64encode(keys.by_id[key_id]).decode()
         if state.get("key_id") != key_id or state.get("public_key") != public:
             raise Failed(f"the event does not put key {key_id} in force", position)
+        shown = keys.shown[key_id]
+        if "previous_key_id" in shown and shown["previous_key_id"] != state.get("previous_key_id"):
+            raise Failed(f"key {key_id}: its previous key disagrees with its event", position)
+        if "recorded_at" in shown and not same_time(shown["recorded_at"], state.get("timestamp")):
+            raise Failed(f"key {key_id}: its time disagrees with its event", position)
         if position <= checkpoint.last_position and (latest is None or position > latest[0]):
             latest = (position, key_id)
     if latest is None or latest[1] != checkpoint.key_id:
@@ -360,7 +403,7 @@ def verify_bundle(doc: dict[str, Any], trusted: set[str]) -> str:
     keys = Keys(doc, trusted)
     checkpoint = Checkpoint(field(doc, "checkpoint", dict, "document"), "checkpoint", keys)
     hashes = field(doc, "hashes", list, "document")
-    listed = _statement(doc, keys, checkpoint)
+    listed, about = _statement(doc, keys, checkpoint)
     events: dict[int, Event] = {}
     for i, raw in enumerate(field(doc, "events", list, "document")):
         event = Event(raw, f"events[{i}]")
@@ -394,11 +437,6 @@ def verify_bundle(doc: dict[str, Any], trusted: set[str]) -> str:
             )
         seen_versions[event.originator_id] = event.version
     _keys_in_force(keys, events, checkpoint)
-    subject = doc.get("subject")
-    about = "?"
-    if isinstance(subject, dict):
-        about = " ".join(str(subject.get(k)) for k in ("kind", "coc", "ref") if subject.get(k))
-        about = about.removesuffix(" -")
     return (
         f"{len(events)} events ({about}) of {len(seen_versions)} entities are in the "
         f"{checkpoint.describe()}"
@@ -437,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Failed as err:
         print(f"NOT VERIFIED: {err}")
         return NOT_VERIFIED
+    except Exception as err:  # a shape no check above foresaw: still not a usable document
+        print(f"verify: unusable input ({type(err).__name__}: {err})", file=sys.stderr)
+        return UNUSABLE
     print(f"VERIFIED: {summary}")
     if not args.trust:
         print(

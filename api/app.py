@@ -14,6 +14,7 @@ from api.health import health_routes
 from api.history_routes import history_routes
 from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
 from api.middleware import request_context
+from api.openapi import openapi_routes
 from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
 from ledger.settings import Settings
@@ -83,5 +84,6 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         + history_routes()
         + compliance_routes()
         + readmodel_routes()
+        + openapi_routes()
     )
     return app

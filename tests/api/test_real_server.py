@@ -106,7 +106,7 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
         assert servers[-1].wait_healthy()["head"] == receipt["position"]
         status, history = _call(f"{servers[-1].base}/v1/cocs/WI-500/entities/coc/-/history")
         assert status == 200, history
-        [event] = history["events"]
+        [event] = history["items"]
         assert (event["type"], event["actor"], event["request_id"]) == (
             "CoC.Registered",
             "e2e-tester",

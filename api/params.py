@@ -1,0 +1,88 @@
+"""Query and path parameters as pydantic models: one model both validates a request's query
+string and describes its parameters in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar, get_origin
+
+from aiohttp import web
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from api.keys import LEDGER
+from api.problems import ApiProblem
+from ledger.domain.vocabulary import CocCode, Ref
+
+Q = TypeVar("Q", bound=BaseModel)
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_range(moment: datetime) -> datetime:
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return moment.astimezone(UTC)
+
+
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_range),
+    Field(description="an RFC 3339 time with a zone, e.g. 2026-07-01T00:00:00Z"),
+]
+
+
+class QueryModel(BaseModel):
+    """Base of query-string models: unknown parameters are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Clocks(QueryModel):
+    """Time travel on both clocks."""
+
+    as_of: Moment | None = Field(
+        default=None,
+        description="effective time: what was true then (default: `known_at`, else now)",
+    )
+    known_at: Moment | None = Field(
+        default=None,
+        description="recorded time: only facts the ledger had recorded by then",
+    )
+
+    def moments(self, request: web.Request) -> tuple[datetime, datetime | None]:
+        """(as_of, known_at): as_of defaults to known_at, or now."""
+        return self.as_of or self.known_at or request.app[LEDGER].clock.now(), self.known_at
+
+
+class CocPath(BaseModel):
+    coc: CocCode = Field(description="the CoC (tenant) code, e.g. MO-606")
+
+
+class RefPath(CocPath):
+    ref: Ref = Field(description="the caller-chosen reference of the entity")
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list
+
+
+def parse_query(request: web.Request, model: type[Q]) -> Q:
+    """``model`` from the query string (a list field takes every value of its parameter);
+    422 ``invalid_input`` with the fields' errors when it does not fit."""
+    data: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        values = request.query.getall(name, [])
+        if values:
+            data[name] = values if _is_list(field.annotation) else values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        errors = err.errors(include_url=False, include_input=False, include_context=False)
+        raise ApiProblem(
+            422,
+            "invalid_input",
+            "the query parameters do not fit: "
+            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
+        ) from err

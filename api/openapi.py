@@ -13,21 +13,22 @@ Routes whose handler has no ``Operation`` are left out (a test lists them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.docs_page import render
 from api.models import Problem
+from api.params import check_path
 from api.problems import PROBLEM_JSON
 from api.responses import JSON, dumps
-
-H = TypeVar("H", bound=Callable[..., Any])
 
 OPENAPI_PATH = "/v1/openapi.json"
 DOCS_PATH = "/docs"
@@ -74,8 +75,8 @@ class Operation:
     ``response`` is the model of the success body (None with ``media_type`` for a body
     that is not JSON); ``path`` and ``query`` are models whose fields are the parameters;
     ``body`` the request body's model; ``errors`` the problem statuses beyond the ones
-    every operation may answer (500, 503; 401/403 unless ``public``; 422 with a query;
-    400/413/422 with a body).
+    every operation may answer (500, 503; 401/403 unless ``public``; 404 with a path model;
+    422 with a query; 400/413/422 with a body).
     """
 
     summary: str
@@ -96,6 +97,8 @@ class Operation:
         statuses = {500, 503, *self.errors}
         if not self.public:
             statuses |= {401, 403}
+        if self.path is not None:
+            statuses.add(404)
         if self.query is not None:
             statuses.add(422)
         if self.body is not None:
@@ -103,10 +106,22 @@ class Operation:
         return sorted(statuses)
 
 
-def describe(operation: Operation) -> Callable[[H], H]:
-    """Attach ``operation`` to a route handler, for the OpenAPI document."""
+def describe(operation: Operation) -> Callable[[Handler], Handler]:
+    """Attach ``operation`` to a route handler, for the OpenAPI document; with a ``path``
+    model, the handler first checks the path against it (404 when it does not fit), so a
+    route accepts the paths its document describes."""
 
-    def attach(handler: H) -> H:
+    def attach(handler: Handler) -> Handler:
+        path = operation.path
+        if path is not None:
+            inner = handler
+
+            @functools.wraps(inner)
+            async def checked(request: web.Request) -> web.StreamResponse:
+                check_path(request, path)
+                return await inner(request)
+
+            handler = checked
         handler.__dict__[_ATTRIBUTE] = operation
         return handler
 

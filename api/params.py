@@ -3,20 +3,43 @@ string and describes its parameters in the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, get_origin
 
 from aiohttp import web
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
 
 from api.keys import LEDGER
 from api.problems import ApiProblem
 from ledger.domain.vocabulary import CocCode, Ref
+from ledger.errors import NotFound
 
 Q = TypeVar("Q", bound=BaseModel)
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Only an RFC 3339 date-time (pydantic alone would also take a number of seconds)."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-07-01T00:00:00Z")
+    return value
 
 
 def _in_range(moment: datetime) -> datetime:
@@ -27,6 +50,7 @@ def _in_range(moment: datetime) -> datetime:
 
 Moment = Annotated[
     AwareDatetime,
+    BeforeValidator(_rfc3339),
     AfterValidator(_in_range),
     Field(description="an RFC 3339 time with a zone, e.g. 2026-07-01T00:00:00Z"),
 ]
@@ -56,20 +80,35 @@ class Clocks(QueryModel):
 
 
 class CocPath(BaseModel):
-    coc: CocCode = Field(description="the CoC (tenant) code, e.g. MO-606")
+    coc: CocCode = Field(description="the CoC (tenant) code", examples=["MO-606"])
 
 
 class RefPath(CocPath):
-    ref: Ref = Field(description="the caller-chosen reference of the entity")
+    ref: Ref = Field(
+        description="the caller-chosen reference of the entity", examples=["mo-u1", "MO-CFS"]
+    )
 
 
 def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) is list
 
 
+def _described(errors: list[ErrorDetails]) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+
+
 def parse_query(request: web.Request, model: type[Q]) -> Q:
     """``model`` from the query string (a list field takes every value of its parameter);
-    422 ``invalid_input`` with the fields' errors when it does not fit."""
+    422 ``invalid_input`` with the fields' errors when it does not fit, or when it names a
+    parameter the model does not have (a misspelt ``as_of`` must not pass for "now")."""
+    unknown = sorted(set(request.query) - set(model.model_fields))
+    if unknown:
+        raise ApiProblem(
+            422,
+            "invalid_input",
+            f"unknown query parameter(s): {', '.join(unknown)[:200]}; "
+            f"known: {', '.join(model.model_fields) or 'none'}",
+        )
     data: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         values = request.query.getall(name, [])
@@ -82,7 +121,15 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
         raise ApiProblem(
             422,
             "invalid_input",
-            "the query parameters do not fit: "
-            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+            f"the query parameters do not fit: {_described(errors)}",
             errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
         ) from err
+
+
+def check_path(request: web.Request, model: type[BaseModel]) -> None:
+    """404 when the path's parameters do not fit ``model``: nothing can be there."""
+    try:
+        model.model_validate(dict(request.match_info))
+    except ValidationError as err:
+        errors = err.errors(include_url=False, include_input=False, include_context=False)
+        raise NotFound(f"nothing at this path: {_described(errors)}") from None

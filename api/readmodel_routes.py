@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from api.history_routes import COC_REF, KindRefPath
 from api.keys import LEDGER, READ_MODELS, TIME_TRAVEL
 from api.models import (
     AgencySummary,
@@ -26,8 +27,7 @@ from api.openapi import Operation, describe
 from api.pagination import PageQuery, decode_cursor, next_cursor
 from api.params import Clocks, CocPath, Moment, RefPath, parse_query
 from api.responses import model_response
-from commands.corrections import EntityKind
-from ledger.domain.vocabulary import AgreementRef, Ref
+from ledger.domain.vocabulary import Ref
 
 TAG = "read models"
 
@@ -51,12 +51,7 @@ class AuditQuery(PageQuery):
 
 
 class RegionPath(CocPath):
-    region: Ref = Field(description="the region's ref")
-
-
-class AuditPath(CocPath):
-    kind: EntityKind = Field(description="the kind of entity")
-    ref: AgreementRef = Field(description="the entity's ref (the CoC's own code for kind coc)")
+    region: Ref = Field(description="the region's ref", examples=["R1"])
 
 
 @describe(
@@ -193,7 +188,7 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     Operation(
         "The audit trail of one entity",
         AuditTrail,
-        path=AuditPath,
+        path=KindRefPath,
         query=AuditQuery,
         errors=(404,),
         tag=TAG,
@@ -205,6 +200,8 @@ async def calendar(request: web.Request) -> web.StreamResponse:
 async def audit_trail(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, AuditQuery)
     coc, kind, ref = (request.match_info[k] for k in ("coc", "kind", "ref"))
+    if kind == "coc" and ref == COC_REF:
+        ref = coc  # the audit trail keeps a CoC under its own code
     after = decode_cursor(query.cursor, (int,))
     found = await asyncio.to_thread(
         request.app[READ_MODELS].audit_trail,

@@ -18,7 +18,7 @@ class Command(BaseModel):
 
     name: ClassVar[str]
 
-    coc: CocCode = Field(description="the CoC (tenant) code, e.g. MO-606")
+    coc: CocCode = Field(description="the CoC (tenant) code", examples=["MO-606"])
     effective_at: AwareDatetime | None = Field(
         default=None,
         description="when it happened in the world; defaults to now; never in the future "

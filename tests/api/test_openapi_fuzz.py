@@ -1,0 +1,147 @@
+"""A property-based run of schemathesis against the service's own OpenAPI document: every
+operation, with generated valid and invalid input, against a real server process on
+loopback (demo data loaded, so CoCs and entities exist). No answer may be a 5xx, and every
+answer must fit the document: a documented status, content type, headers and body schema.
+
+The run is bounded (a fixed seed, derandomized, a few examples per operation) so it takes
+well under a minute. SQLite gets the full run; PostgreSQL a smaller one of the same checks
+(its commands are slower, and the store-independent checks need not run twice in full).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from api.openapi import openapi_document
+from api.responses import dumps
+from ledger.settings import Settings
+from tests.api.test_real_server import Server, _free_port
+from tests.conftest import UNDER_CI, postgres_url
+
+SQLITE_EXAMPLES = 10
+POSTGRES_EXAMPLES = 5
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+def _config(max_examples: int, *, coverage: bool = True) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
+        {
+            "seed": 20260501,
+            "phases": {"coverage": {"enabled": coverage}},
+            "generation": {
+                "max-examples": max_examples,
+                "deterministic": True,
+                "database": "none",
+                # Bearer tokens are declared but not yet checked by this branch's server:
+                # until they are, leaving the Authorization header out is no negative case.
+                "with-security-parameters": False,
+            },
+        }
+    )
+
+
+def _serve(env_extra: dict[str, str], log: Path) -> Iterator[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COC_LEDGER_")},
+        "COC_LEDGER_PORT": str(_free_port()),
+        "COC_LEDGER_LOAD_DEMO_DATA": "true",
+        "COC_LEDGER_LOG_FORMAT": "json",
+        "COC_LEDGER_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **env_extra,
+    }
+    server = Server(env, log)
+    try:
+        server.wait_healthy()
+        yield server.base
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("fuzz-sqlite")
+    yield from _serve({"COC_LEDGER_SQLITE_PATH": str(folder / "ledger.sqlite3")}, folder / "log")
+
+
+def _document() -> dict[str, Any]:
+    """The document as the service makes it (the routes need no store to be described)."""
+    settings = Settings(sqlite_path=Path("unused.sqlite3"), load_demo_data=False)
+    return openapi_document(create_app(settings).router)
+
+
+# Loaded when the module is collected: schemathesis makes one test per operation from it.
+SCHEMA = schemathesis.openapi.from_dict(_document(), config=_config(SQLITE_EXAMPLES))
+
+
+def test_the_served_document_is_the_one_under_test(sqlite_base: str) -> None:
+    with urllib.request.urlopen(f"{sqlite_base}/v1/openapi.json", timeout=10) as answer:
+        assert json.loads(answer.read()) == json.loads(dumps(_document()))
+
+
+@SCHEMA.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_within_its_schema_on_sqlite(
+    case: schemathesis.Case, sqlite_base: str
+) -> None:
+    case.call_and_validate(base_url=sqlite_base, checks=CHECKS)
+
+
+@pytest.fixture(scope="module")
+def postgres_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = postgres_url()
+    schema = f"fuzz_{uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as err:
+        if UNDER_CI:
+            pytest.fail(f"PostgreSQL is unreachable: {err}")
+        pytest.skip(f"PostgreSQL unreachable: {err}")
+    folder = tmp_path_factory.mktemp("fuzz-postgres")
+    try:
+        yield from _serve({"COC_LEDGER_DATABASE_URL": f"{url}?schema={schema}"}, folder / "log")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+POSTGRES_SCHEMA = schemathesis.openapi.from_dict(
+    _document(), config=_config(POSTGRES_EXAMPLES, coverage=False)
+)
+
+
+@pytest.mark.postgres
+@POSTGRES_SCHEMA.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_within_its_schema_on_postgres(
+    case: schemathesis.Case, postgres_base: str
+) -> None:
+    case.call_and_validate(base_url=postgres_base, checks=CHECKS)

@@ -244,6 +244,10 @@ class AgencySummary(Answer):
     known_at: datetime | None = Field(default=None, description="time travel: recorded time")
 
 
+class AgencyPage(Page[AgencySummary]):
+    pass
+
+
 class CaseConferencingAgency(Answer):
     agency_ref: str
     agreement_ref: str

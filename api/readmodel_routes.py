@@ -13,6 +13,7 @@ from pydantic import Field
 from api.history_routes import COC_REF, KindRefPath
 from api.keys import LEDGER, READ_MODELS, TIME_TRAVEL
 from api.models import (
+    AgencyPage,
     AgencySummary,
     AuditTrail,
     Calendar,
@@ -115,6 +116,32 @@ async def agency(request: web.Request) -> web.StreamResponse:
         now = request.app[LEDGER].clock.now()
         summary = await asyncio.to_thread(request.app[READ_MODELS].agency, coc, ref, now)
     return model_response(AgencySummary.model_validate(summary))
+
+
+@describe(
+    Operation(
+        "The agencies of a CoC, in order of ref",
+        AgencyPage,
+        path=CocPath,
+        query=PageQuery,
+        tag=TAG,
+        description="Each agency's agreements, regions, programs and lapses (the user counts "
+        "are in the single agency's answer).",
+    )
+)
+async def agencies(request: web.Request) -> web.StreamResponse:
+    query = parse_query(request, PageQuery)
+    coc = request.match_info["coc"]
+    after = decode_cursor(query.cursor, (str,))
+    found = await asyncio.to_thread(
+        request.app[READ_MODELS].agencies,
+        coc,
+        after=str(after[0]) if after else "",
+        limit=query.limit + 1,
+    )
+    page = found[: query.limit]
+    last = (page[-1]["ref"],) if page else None
+    return model_response(AgencyPage(items=page, next=next_cursor(last, len(found) > len(page))))
 
 
 @describe(
@@ -264,6 +291,7 @@ def readmodel_routes() -> list[web.RouteDef]:
     return [
         web.get(f"{base}/users", users, name="users"),
         web.get(f"{base}/users/{{ref}}", user, name="user"),
+        web.get(f"{base}/agencies", agencies, name="agencies"),
         web.get(f"{base}/agencies/{{ref}}", agency, name="agency"),
         web.get(f"{base}/regions/{{region}}/case-conferencing", region, name="region"),
         web.get(f"{base}/calendar", calendar, name="calendar"),

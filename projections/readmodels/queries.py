@@ -121,6 +121,16 @@ class ReadModels:
         summary["users"] = counts
         return summary
 
+    def agencies(self, coc: str, *, after: str = "", limit: int = 1000) -> list[dict[str, Any]]:
+        """The agencies of a CoC in order of ref (``limit`` after ``after``), each as its
+        summary without user counts."""
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT summary FROM {t['agencies']} WHERE coc = ? AND ref > ? ORDER BY ref LIMIT ?",
+            (coc, after, limit),
+        )
+        return [orjson.loads(summary) for (summary,) in found]
+
     def region(
         self, coc: str, region: str, *, after: str = "", limit: int = 1000
     ) -> list[dict[str, Any]]:

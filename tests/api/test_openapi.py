@@ -125,7 +125,8 @@ async def test_time_travel_and_paging_parameters_are_described(lone_client: Clie
     assert parameters("calendar")["days"]["schema"]["maximum"] == 366
     assert parameters("compliance")["role"]["explode"] is True
     assert parameters("audit_trail")["kind"]["schema"]["enum"][0] == "coc"
-    for name in ("users", "history", "history-by-id", "audit_trail", "calendar", "region"):
+    lists = ("users", "agencies", "history", "history-by-id", "audit_trail", "calendar", "region")
+    for name in lists:
         assert {"cursor", "limit"} <= parameters(name).keys(), name
 
 

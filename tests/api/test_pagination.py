@@ -108,6 +108,7 @@ async def _one_page(client: Client, url: str) -> list[dict[str, Any]]:
         ("/v1/cocs/WI-500/audit/user/wi-p0", 1),
         ("/v1/cocs/WI-500/calendar?days=366", 1),
         ("/v1/cocs/MO-606/regions/R1/case-conferencing", 1),
+        ("/v1/cocs/MO-606/agencies", 2),
     ],
 )
 async def test_walking_the_pages_gives_the_whole_list_in_order(

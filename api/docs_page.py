@@ -21,7 +21,7 @@ _RESPONSES = "#/components/responses/"
 
 def _inline(text: str) -> str:
     """Escaped text with `code` and **bold** marked up."""
-    html = escape(text)
+    html = escape(re.sub(r"``([^`]+)``", r"`\1`", text))  # docstrings' ``code`` too
     html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html)
 
@@ -74,7 +74,9 @@ def _type(schema: dict[str, Any]) -> str:
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         return "object of " + _type(schema["additionalProperties"])
     details = [schema[k] for k in ("format", "pattern") if k in schema]
-    bounds = [f"{k} {schema[k]}" for k in ("minimum", "maximum", "maxLength") if k in schema]
+    bounds = [
+        f"{k} {schema[k]}" for k in ("minimum", "maximum", "maxLength", "default") if k in schema
+    ]
     extra = ", ".join(str(d) for d in details + bounds)
     return escape(f"{kind} ({extra})" if extra else str(kind))
 

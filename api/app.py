@@ -8,12 +8,21 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from api.auth import authenticator_context, authorise
 from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
 from api.health import health_routes
 from api.history_routes import history_routes
 from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
+from api.lms_routes import lms_routes
 from api.middleware import request_context
+from api.observability import (
+    METRICS,
+    Metrics,
+    count_saved_events,
+    measure_requests,
+    observability_routes,
+)
 from api.openapi import openapi_routes
 from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
@@ -70,20 +79,28 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
 def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Application:
     """The aiohttp application. A given ``ledger`` stays the caller's to close; without one,
     the application builds its own on start-up and closes it on shutdown."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[measure_requests, request_context, authorise],
+    )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     if ledger is None:
         app.cleanup_ctx.append(_own_ledger(settings))
     else:
         app[LEDGER] = ledger
         app[COMPLIANCE] = ComplianceService(ledger)
+    app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
+    app.cleanup_ctx.append(count_saved_events)
     app.add_routes(
         health_routes()
         + command_routes()
         + history_routes()
         + compliance_routes()
         + readmodel_routes()
+        + lms_routes()
+        + observability_routes()
         + openapi_routes()
     )
     return app

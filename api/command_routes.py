@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
+from api.auth import principal_of
 from api.keys import COMPLIANCE, LEDGER, REQUEST_ID
 from api.models import CommandCatalogue, CommandInfo
 from api.openapi import Header, Operation, describe
+from api.permissions import check_command, command_route_name
 from api.problems import ApiProblem, validation_problem
 from api.responses import JSON, model_response
 from commands.base import Caller, Command, Receipt
@@ -19,16 +20,8 @@ from commands.registry import COMMANDS, CommandSpec, run
 from ledger.domain.base import Source
 
 COMMANDS_PATH = "/v1/commands"
-ACTOR_HEADER = "X-Actor"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 WRITE_HEADERS = (
-    Header(
-        ACTOR_HEADER,
-        "who issues the command (recorded on its events)",
-        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f\x7f]+$"},
-        required=True,
-    ),
     Header(
         IDEMPOTENCY_HEADER,
         "a retry with the same key and body returns the first receipt and writes nothing; "
@@ -43,23 +36,6 @@ LOCATION = {
         "schema": {"type": "string"},
     }
 }
-
-
-def actor_of(request: web.Request) -> str:
-    """The caller named by ``X-Actor`` (authentication replaces this header later)."""
-    actor = request.headers.get(ACTOR_HEADER, "").strip()
-    if not actor:
-        raise ApiProblem(
-            401,
-            "missing_actor",
-            f"name the caller in the {ACTOR_HEADER} header",
-            headers={"WWW-Authenticate": f'{ACTOR_HEADER} realm="coc-ledger"'},
-        )
-    if not _PRINTABLE.match(actor):
-        raise ApiProblem(
-            400, "invalid_header", f"{ACTOR_HEADER} must be 1 to 200 printable characters"
-        )
-    return actor
 
 
 def _header_key(request: web.Request) -> str | None:
@@ -121,12 +97,12 @@ def _operation(spec: CommandSpec) -> Operation:
 def _handler(spec: CommandSpec) -> Handler:
     @describe(_operation(spec))
     async def handle(request: web.Request) -> web.StreamResponse:
-        actor = actor_of(request)
+        principal = principal_of(request)
         command = parse_command(spec.model, await request.read(), _header_key(request))
-        caller = Caller(actor=actor, source=Source.API, request_id=request[REQUEST_ID])
-        receipt = await asyncio.to_thread(
-            run, request.app[LEDGER], command, caller, request.app[COMPLIANCE]
-        )
+        ledger = request.app[LEDGER]
+        await check_command(command, principal.role, principal.coc, principal.agency_ref, ledger)
+        caller = Caller(actor=principal.subject, source=Source.API, request_id=request[REQUEST_ID])
+        receipt = await asyncio.to_thread(run, ledger, command, caller, request.app[COMPLIANCE])
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
         return model_response(
             receipt, status=200 if receipt.replayed else 201, headers={"Location": location}
@@ -159,8 +135,6 @@ def command_routes() -> list[web.RouteDef]:
         return web.Response(body=catalogue, content_type=JSON)
 
     return [web.get(COMMANDS_PATH, list_commands, name="commands")] + [
-        web.post(
-            f"{COMMANDS_PATH}/{name}", _handler(spec), name=f"command_{name.replace('-', '_')}"
-        )
+        web.post(f"{COMMANDS_PATH}/{name}", _handler(spec), name=command_route_name(name))
         for name, spec in COMMANDS.items()
     ]

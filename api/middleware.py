@@ -13,18 +13,21 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.auth import PRINCIPAL
 from api.keys import REQUEST_ID
 from api.problems import ApiProblem, problem_for, problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+# Letters, digits and ._:- only (UUIDs, trace ids, ULIDs): an id is logged and recorded on
+# events, so nothing shaped like an e-mail address gets in that way.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 _CLIENT_CLOSED = 499
 
 log = structlog.get_logger("api")
 
 
 def _request_id(request: web.Request) -> str:
-    """The caller's ``X-Request-ID`` when it is printable ASCII, else a fresh one."""
+    """The caller's ``X-Request-ID`` when it is a safe id, else a fresh one."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
     return given if _VALID_REQUEST_ID.match(given) else uuid4().hex
 
@@ -65,6 +68,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                     fields["stack"] = "".join(traceback.format_tb(exc.__traceback__))
             response = problem_response(problem, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
+        principal = request.get(PRINCIPAL)
+        if principal is not None:  # the token's id and role: never its secret or subject
+            fields |= {"token_id": str(principal.token_id), "role": str(principal.role)}
         _log(request, request_id, response.status, started, fields)
         return response
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.pagination import Page
 from ledger.domain.base import Source
+from ledger.domain.lms import HoldReason, LmsProvider
 from projections.compliance.results import Overall, State
 
 UserOverall = Literal["compliant", "pending", "non-compliant", "blocked", "no-policy"]
@@ -297,3 +298,38 @@ class Statuses(Page[StatusAt]):
     coc: str
     as_of: datetime
     known_at: datetime | None
+
+
+# --- learning platforms ------------------------------------------------------------------
+
+
+class HeldCompletion(Answer):
+    """A completion delivered by a learning platform and held: not yet on a user."""
+
+    record_id: UUID
+    source_record_id: str = Field(description="the source's own id, e.g. litmos:4711")
+    provider: LmsProvider
+    lms_user_id: str
+    lms_login: str | None
+    lms_email: str | None
+    lms_course_id: str | None
+    course_code: str | None
+    course_title: str | None
+    completed_at: datetime
+    held_at: datetime
+    reason: HoldReason
+    detail: str
+
+
+class UnmatchedPage(Page[HeldCompletion]):
+    coc: str
+
+
+# --- service -----------------------------------------------------------------------------
+
+
+class Ready(Answer):
+    status: Literal["ready"]
+    checks: dict[str, dict[str, Any]] = Field(
+        description="each check (store, readmodels) with `ok` and what it found"
+    )

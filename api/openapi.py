@@ -72,9 +72,10 @@ class Header:
 class Operation:
     """What the OpenAPI document says about one route.
 
-    ``response`` is the model of the success body (None with ``media_type`` for a body
-    that is not JSON); ``path`` and ``query`` are models whose fields are the parameters;
-    ``body`` the request body's model; ``errors`` the problem statuses beyond the ones
+    ``response`` is the model of the success body (None with ``media_type``, and any
+    ``other_media_types`` the route negotiates, for a body that is not JSON); ``path`` and
+    ``query`` are models whose fields are the parameters; ``body`` the request body's
+    model; ``errors`` the problem statuses beyond the ones
     every operation may answer (500, 503; 401/403 unless ``public``; 404 with a path model;
     422 with a query; 400/413/422 with a body).
     """
@@ -91,6 +92,7 @@ class Operation:
     tag: str = "service"
     public: bool = False
     media_type: str = JSON
+    other_media_types: tuple[str, ...] = ()
     description: str = ""
 
     def problem_statuses(self) -> list[int]:
@@ -248,7 +250,7 @@ def _operation(item: _Described, schemas: _Schemas) -> dict[str, Any]:
         body = schemas.ref(op.response, "serialization")
     else:
         body = {"type": "object" if op.media_type == JSON else "string"}
-    content = {op.media_type: {"schema": body}}
+    content = {media: {"schema": body} for media in (op.media_type, *op.other_media_types)}
     responses: dict[str, Any] = {
         str(status): {
             "description": "success",

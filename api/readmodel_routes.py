@@ -5,12 +5,12 @@ cursor (api/pagination.py)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
-from api.history_routes import COC_REF, KindRefPath
+from api.history_routes import COC_REF
 from api.keys import LEDGER, READ_MODELS, TIME_TRAVEL
 from api.models import (
     AgencyPage,
@@ -29,6 +29,7 @@ from api.pagination import PageQuery, decode_cursor, next_cursor
 from api.params import Clocks, CocPath, Moment, RefPath, parse_query
 from api.responses import model_response
 from ledger.domain.vocabulary import Ref
+from projections.readmodels.events import AGGREGATES, NOT_PROJECTED
 
 TAG = "read models"
 
@@ -48,6 +49,24 @@ class StatusesQuery(Clocks, PageQuery):
 class AuditQuery(PageQuery):
     known_at: Moment | None = Field(
         default=None, description="recorded time: only events recorded by then"
+    )
+
+
+AUDITED_KINDS = tuple(a.kind for a in AGGREGATES if a not in NOT_PROJECTED)
+
+
+def _audited(kind: str) -> str:
+    if kind not in AUDITED_KINDS:
+        raise ValueError(f"not a kind of entity the audit trail keeps: {', '.join(AUDITED_KINDS)}")
+    return kind
+
+
+class AuditPath(CocPath):
+    kind: Annotated[str, AfterValidator(_audited)] = Field(
+        description="the kind of entity", json_schema_extra={"enum": list(AUDITED_KINDS)}
+    )
+    ref: Annotated[str, StringConstraints(pattern=r"^(-|[A-Za-z0-9][A-Za-z0-9._-]{0,199})$")] = (
+        Field(description=f"the entity's ref; `{COC_REF}` (or its code) for the CoC itself")
     )
 
 
@@ -215,7 +234,7 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     Operation(
         "The audit trail of one entity",
         AuditTrail,
-        path=KindRefPath,
+        path=AuditPath,
         query=AuditQuery,
         errors=(404,),
         tag=TAG,

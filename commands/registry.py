@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from commands import agreements, corrections, end_users, obligations, organisations
+from commands import agreements, corrections, end_users, lms_links, obligations, organisations
 from commands.base import Caller, Command, Receipt
 from commands.runtime import execute
 from ledger.application import Ledger
@@ -67,6 +67,9 @@ def _specs() -> dict[str, CommandSpec]:
         (obligations.RecordIntakeEntered, obligations.record_intake_entered),
         (obligations.RecordFollowUpAttempt, obligations.record_follow_up_attempt),
         (obligations.RecordFollowUpRecord, obligations.record_follow_up_record),
+        (lms_links.LinkLmsAccount, lms_links.link_lms_account),
+        (lms_links.LinkLmsCourse, lms_links.link_lms_course),
+        (lms_links.RematchLmsCompletions, lms_links.rematch_lms_completions),
         (corrections.RetractEvent, corrections.retract_event),
         (corrections.AmendEvent, corrections.amend_event),
     ]

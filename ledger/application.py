@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
@@ -32,6 +37,7 @@ from ledger.positions import PositionIndex, position_index
 from ledger.settings import Settings
 
 A = TypeVar("A", bound=LedgerAggregate)
+SaveListener = Callable[[Sequence[Recording[UUID]]], None]
 
 
 def _recorded_time(event: object) -> datetime:
@@ -69,6 +75,7 @@ class Ledger(Application[UUID]):
         self.exclusive: AbstractContextManager[object] = (
             threading.Lock() if settings.backend == "sqlite" else nullcontext()
         )
+        self._save_listeners: list[SaveListener] = []
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the given settings configure the store: the process environment is not read."""
@@ -76,6 +83,12 @@ class Ledger(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return PydanticMapper(transcoder=OrjsonTranscoder())
+
+    @property
+    def event_mapper(self) -> PydanticMapper:
+        """The mapper, with its own methods (``to_state``) visible to type checkers."""
+        assert isinstance(self.mapper, PydanticMapper)
+        return self.mapper
 
     # --- reading -------------------------------------------------------------------------
 
@@ -87,6 +100,13 @@ class Ledger(Application[UUID]):
         if not isinstance(aggregate, cls):
             return None
         return aggregate
+
+    def load_stored(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """Like :meth:`load`, but from the store, bypassing the entity cache: for records
+        another process writes while this one runs (API tokens issued or revoked by an
+        operator beside the service)."""
+        aggregate: object = project_aggregate(None, self.events.get(aggregate_id))
+        return aggregate if isinstance(aggregate, cls) else None
 
     def tenant_process(self, coc: str) -> Process | None:
         """The process a registered CoC follows (None if not registered). A CoC is never
@@ -135,11 +155,20 @@ class Ledger(Application[UUID]):
         if by_recorded_time:
             processing_event.events.sort(key=_recorded_time)
         try:
-            return self._record(processing_event)
+            recordings = self._record(processing_event)
         except IntegrityError:
             raise
         except OperationalError as err:
             raise StoreUnavailable(str(err)) from err
+        for listener in self._save_listeners:
+            listener(recordings)
+        return recordings
+
+    def add_save_listener(self, listener: SaveListener) -> Callable[[], None]:
+        """Call ``listener`` with the recordings of every committed save (in the saving
+        thread; it must be quick and must not raise). Returns a function that removes it."""
+        self._save_listeners.append(listener)
+        return lambda: self._save_listeners.remove(listener)
 
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         """Drop cached copies after a failed write so the next read comes from the store."""

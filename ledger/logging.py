@@ -12,7 +12,9 @@ import structlog
 
 from ledger.settings import Settings
 
-_SENSITIVE_KEYS = frozenset({"email", "name", "first_name", "last_name", "password", "token"})
+_SENSITIVE_KEYS = frozenset(
+    {"email", "name", "first_name", "last_name", "password", "token", "secret", "authorization"}
+)
 
 
 def _drop_personal_data(

@@ -50,6 +50,15 @@ class PydanticMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        cls, state = self.to_state(stored_event)
+        try:
+            return cast(DomainEventProtocol[UUID], cls.model_validate(state))
+        except ValidationError as err:
+            raise _undecodable(stored_event, err) from err
+
+    def to_state(self, stored_event: StoredEvent) -> tuple[type[BaseModel], dict[str, Any]]:
+        """The event's class and its fields as stored, upcast to the class's current schema,
+        without building the event (for readers that need a few fields, not the object)."""
         data = stored_event.state
         if self.cipher:
             data = self.cipher.decrypt(data)
@@ -59,12 +68,16 @@ class PydanticMapper(Mapper[UUID]):
         try:
             state: dict[str, Any] = self.transcoder.decode(data)
             upcast(cls, state)
-            return cast(DomainEventProtocol[UUID], cls.model_validate(state))
-        except (ValueError, ValidationError, orjson.JSONDecodeError) as err:
-            raise MapperDeserialisationError(
-                f"cannot decode stored event {stored_event.topic} "
-                f"{stored_event.originator_id} v{stored_event.originator_version}: {err}"
-            ) from err
+        except (ValueError, orjson.JSONDecodeError) as err:
+            raise _undecodable(stored_event, err) from err
+        return cls, state
+
+
+def _undecodable(stored_event: StoredEvent, err: Exception) -> MapperDeserialisationError:
+    return MapperDeserialisationError(
+        f"cannot decode stored event {stored_event.topic} "
+        f"{stored_event.originator_id} v{stored_event.originator_version}: {err}"
+    )
 
 
 def upcast(cls: type[BaseModel], state: dict[str, Any]) -> None:

@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    ready_max_lag_events: int = Field(
+        default=10_000,
+        ge=0,
+        description="/readyz answers 503 while the read models are more events behind the log",
+    )
+    ready_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="how long /readyz waits for each check"
+    )
+    token_cache_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="how long the service trusts a token it has read from the store; a "
+        "revocation takes effect within this time (0: read the store on every request)",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -2,17 +2,19 @@
 of reading and decoding the same log with eventsourcing, measured in the same run.
 
 Usage: scripts/bench_rebuild [--events N] [--backend sqlite|postgres|both] [--seed S]
-                             [--postgres-url URL]
+                             [--workers N] [--postgres-url URL]
 
 For each backend: generates a deterministic synthetic log of about N events (default
 500,000) into a fresh store (a temporary SQLite file; a new schema in PostgreSQL, dropped at
 the end), then, each in a fresh child process: reads and decodes the whole log
 (``recorder.select_notifications`` + the application's mapper: the raw rate), rebuilds all
-read models into a new generation (``Follower.catch_up``: entities, audit trail, agencies,
-regions, calendar, user compliance), and reads and decodes again. The baseline is the faster
+read models into a new generation as ``scripts/rebuild`` does (``Follower.catch_up``:
+entities, audit trail, agencies, regions, calendar, then user compliance in ``--workers``
+processes, one per core by default), and reads and decodes again. The baseline is the faster
 of the two raw runs. Memory: the rebuilding child samples its resident set size
-(/proc/self/status VmRSS) when it passes each quarter of the log, and reports its peak
-(``ru_maxrss``); flat quarters mean memory does not grow with the log's length.
+(/proc/self/status VmRSS) when it passes each quarter of the log and while it evaluates
+users, and reports its peak and its workers' peak (``ru_maxrss``); flat quarters mean memory
+does not grow with the log's length.
 The last line is one JSON object: ``value`` is rebuild events/s on the last backend run,
 ``ratio`` = rebuild events/s / raw decode events/s (goal >= 0.4); per-backend figures beside.
 """
@@ -21,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -36,9 +40,9 @@ from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
-from projections.readmodels.follower import Follower, Step
+from projections.readmodels.follower import REBUILD_BATCH, Follower, Step
 
-BATCH = 2000
+BATCH = REBUILD_BATCH
 
 
 def rss_mib() -> float:
@@ -65,19 +69,26 @@ def raw_decode(settings: Settings) -> dict[str, Any]:
     return {"events": count, "seconds": seconds, "events_per_second": count / seconds}
 
 
-def rebuild(settings: Settings) -> dict[str, Any]:
+def rebuild(settings: Settings, workers: int) -> dict[str, Any]:
     ledger = Ledger(settings)
     db = ReadModelDb(ledger)
     head = ledger.head()
     number = generations.begin(db, ledger.clock.now(), "bench")
     quarters: list[float] = []
+    evaluating: list[float] = [0.0]
+    applied_at: list[float] = []
 
     def progress(step: Step) -> None:
         while len(quarters) < 4 and step.position >= head * (len(quarters) + 1) / 4:
             quarters.append(round(rss_mib(), 1))
+        if step.pending >= 0:
+            evaluating[0] = max(evaluating[0], rss_mib())
+            if not applied_at:
+                applied_at.append(time.perf_counter())
 
     started = time.perf_counter()
-    step = Follower(ledger, db, number, ledger.clock, batch_size=BATCH).catch_up(progress)
+    follower = Follower(ledger, db, number, ledger.clock, batch_size=BATCH, workers=workers)
+    step = follower.catch_up(progress)
     seconds = time.perf_counter() - started
     users = db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'users')}")[0][0]
     ledger.close()
@@ -85,20 +96,27 @@ def rebuild(settings: Settings) -> dict[str, Any]:
         "events": step.applied,
         "users": users,
         "seconds": seconds,
+        "applying_seconds": round((applied_at or [time.perf_counter()])[0] - started, 2),
         "events_per_second": step.applied / seconds,
+        "workers": workers,
         "rss_mib_at_quarters": quarters,
+        "rss_mib_evaluating_max": round(evaluating[0], 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "worker_peak_rss_mib": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
     }
 
 
-def in_child(function: Any, settings: Settings) -> dict[str, Any]:
+def in_child(function: Any, *args: Any) -> dict[str, Any]:
+    """Run in a fresh process (not a daemon: the rebuild starts worker processes itself)."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        result: dict[str, Any] = pool.apply(function, (settings,))
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        result: dict[str, Any] = pool.submit(function, *args).result()
     return result
 
 
-def bench(settings: Settings, events: int, seed: int, name: str) -> dict[str, Any]:
+def bench(settings: Settings, events: int, seed: int, name: str, workers: int) -> dict[str, Any]:
     ledger = Ledger(settings)
     print(f"{name}: generating about {events} events ...", file=sys.stderr, flush=True)
     report = generate(ledger, events=events, seed=seed)
@@ -109,7 +127,7 @@ def bench(settings: Settings, events: int, seed: int, name: str) -> dict[str, An
         flush=True,
     )
     raw = [in_child(raw_decode, settings)]
-    rebuilt = in_child(rebuild, settings)
+    rebuilt = in_child(rebuild, settings, workers)
     raw.append(in_child(raw_decode, settings))
     baseline = max(r["events_per_second"] for r in raw)
     result = {
@@ -120,15 +138,19 @@ def bench(settings: Settings, events: int, seed: int, name: str) -> dict[str, An
         "baseline": round(baseline),
         "rebuild_events_per_second": round(rebuilt["events_per_second"]),
         "rebuild_seconds": round(rebuilt["seconds"], 2),
+        "applying_seconds": rebuilt["applying_seconds"],
         "ratio": round(rebuilt["events_per_second"] / baseline, 3),
+        "workers": workers,
         "rss_mib_at_quarters": rebuilt["rss_mib_at_quarters"],
+        "rss_mib_evaluating_max": rebuilt["rss_mib_evaluating_max"],
         "peak_rss_mib": rebuilt["peak_rss_mib"],
+        "worker_peak_rss_mib": rebuilt["worker_peak_rss_mib"],
     }
     print(orjson.dumps(result).decode(), file=sys.stderr, flush=True)
     return result
 
 
-def postgres(url: str, events: int, seed: int) -> dict[str, Any]:
+def postgres(url: str, events: int, seed: int, workers: int) -> dict[str, Any]:
     import psycopg
 
     schema = f"bench_{uuid4().hex[:12]}"
@@ -136,7 +158,7 @@ def postgres(url: str, events: int, seed: int) -> dict[str, Any]:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         settings = Settings(database_url=f"{url}?schema={schema}", load_demo_data=False)
-        return bench(settings, events, seed, "postgres")
+        return bench(settings, events, seed, "postgres", workers)
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -147,15 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="as scripts/rebuild --workers"
+    )
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args(argv)
     results = []
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as folder:
             settings = Settings(sqlite_path=Path(folder) / "bench.sqlite3", load_demo_data=False)
-            results.append(bench(settings, args.events, args.seed, "sqlite"))
+            results.append(bench(settings, args.events, args.seed, "sqlite", args.workers))
     if args.backend in ("postgres", "both"):
-        results.append(postgres(args.postgres_url, args.events, args.seed))
+        results.append(postgres(args.postgres_url, args.events, args.seed, args.workers))
     last = results[-1]
     print(
         orjson.dumps(

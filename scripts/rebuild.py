@@ -1,13 +1,14 @@
 """Rebuild the read models side by side from the whole log, then switch atomically.
 
 Usage: scripts/rebuild [--dry-run] [--what-if COC=VERSION ...] [--fresh] [--batch-size N]
-                       [--database-url URL | --sqlite-path PATH]
+                       [--workers N] [--database-url URL | --sqlite-path PATH]
 
 The new generation is built from the event log while the current one keeps serving; the
 build can be interrupted (Ctrl-C) and resumed by running the command again. When it has
 caught up, the command prints who changed status, from what to what and under which clauses,
 then makes the new generation current in one transaction (readers never see a half-built
-one). ``--dry-run`` prints the same diff and discards the new generation instead.
+one). Users are evaluated in ``--workers`` processes (one per core by default) once the
+log is applied. ``--dry-run`` prints the same diff and discards the new generation instead.
 ``--what-if IL-510=2026.2`` evaluates a CoC's users under a pack version that is not (yet)
 adopted: the rule-change preview; it implies ``--dry-run``.
 Progress goes to stderr (a bar with rate and time left on a terminal). The last line of
@@ -17,6 +18,7 @@ stdout is a JSON summary. Exit codes: 0 done, 1 interrupted, 2 usage or configur
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -31,7 +33,7 @@ from ledger.settings import Settings
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.diff import diff_generations
-from projections.readmodels.follower import Follower, Step
+from projections.readmodels.follower import REBUILD_BATCH, Follower, Step
 
 REBUILD, WHAT_IF = "rebuild", "what-if"
 
@@ -41,7 +43,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="show the diff, do not switch")
     parser.add_argument("--what-if", action="append", default=[], metavar="COC=VERSION")
     parser.add_argument("--fresh", action="store_true", help="do not resume an earlier build")
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes evaluating users (default: one per core)",
+    )
     parser.add_argument("--database-url")
     parser.add_argument("--sqlite-path", type=Path)
     args = parser.parse_args(argv)
@@ -54,6 +62,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.what_if = what_if
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     return args
 
 
@@ -122,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     old = generations.current(db)
     number = candidate(db, ledger, args, note)
     follower = Follower(
-        ledger, db, number, ledger.clock, batch_size=args.batch_size, what_if=args.what_if
+        ledger,
+        db,
+        number,
+        ledger.clock,
+        batch_size=args.batch_size,
+        what_if=args.what_if,
+        workers=args.workers,
     )
     bar = ProgressBar(ledger.head(), follower.position)
     stop = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from commands.registry import run
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.domain.base import Source
+from ledger.domain.tokens import SECRET_PREFIX
 from ledger.settings import Settings
 
 POSTGRES_URL_VARIABLE = "COC_TEST_POSTGRES_URL"
@@ -83,3 +85,28 @@ def do(ledger: Ledger) -> Callable[[Command], Receipt]:
         return run(ledger, command, CALLER)
 
     return _do
+
+
+# --- no personal data or secrets in the logs of any test ---------------------------------
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+TOKEN_SECRET = re.compile(re.escape(SECRET_PREFIX) + r"[A-Za-z0-9_-]{20,}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a test whose captured output (logs included) shows an e-mail address or a
+    token secret: the whole run's logs stay free of both."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "teardown":
+        return
+    leaks = [
+        f"{title}: {what}"
+        for title, text in report.sections
+        for what, pattern in (("an e-mail address", EMAIL), ("a token secret", TOKEN_SECRET))
+        if pattern.search(text)
+    ]
+    if leaks:
+        report.outcome = "failed"
+        report.longrepr = "captured output shows personal data or a secret:\n" + "\n".join(leaks)

@@ -28,7 +28,7 @@ TABLES = {
         "event_id TEXT NOT NULL, effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL, "
         "actor TEXT NOT NULL, source TEXT NOT NULL, request_id TEXT NOT NULL, "
         "corrects_version INTEGER, payload TEXT NOT NULL",
-        ["entity_id, version", "coc, recorded_at"],
+        ["entity_id, version"],
     ),
     "users": (
         "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, agency_ref TEXT, "
@@ -54,8 +54,14 @@ TABLES = {
         "PRIMARY KEY (coc, region, agency_ref)",
         ["coc, agency_ref"],
     ),
+    # users to evaluate
     "pending": (
         "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL",
+        [],
+    ),
+    # agencies and intakes whose rows to derive again
+    "derive": (
+        "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL, kind TEXT NOT NULL",
         [],
     ),
 }
@@ -105,7 +111,9 @@ class ReadModelDb:
     ) -> list[tuple[Any, ...]]:
         """Rows as tuples on both backends (PostgreSQL's cursors give dicts)."""
         cursor.execute(self.sql(statement), tuple(params))
-        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+        if self.postgres:
+            return [tuple(r.values()) for r in cursor.fetchall()]
+        return list(map(tuple, cursor.fetchall()))  # sqlite3.Row objects
 
     def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -131,6 +139,25 @@ class ReadModelDb:
                 self.execute(
                     cursor, f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({index_columns})"
                 )
+
+    def add_missing_tables(self, generation: int) -> None:
+        """Create the tables a generation made by an older version lacks. Looks in the
+        catalogue first: creating what exists would still lock it (PostgreSQL's CREATE INDEX
+        IF NOT EXISTS), and other processes may be writing to it."""
+        if self.postgres:
+            statement = (
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                "COALESCE(NULLIF(?, ''), current_schema())"
+            )
+            params: tuple[Any, ...] = (self.schema,)
+        else:
+            statement, params = "SELECT name FROM sqlite_master WHERE type = 'table'", ()
+        existing = {name for (name,) in self.fetchall(statement, params)}
+        prefix = self.prefix(generation)
+        if all(prefix + name in existing for name in TABLES):
+            return
+        with self.transaction() as cursor:
+            self.create_generation_tables(cursor, generation)
 
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:
         for name in TABLES:

@@ -3,10 +3,12 @@ cache of aggregates, loaded from the store at the version the generation recorde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import LRUCache
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain.agreements import Agreement
@@ -15,6 +17,7 @@ from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake
 from ledger.domain.organisations import Agency, CoC
 from projections.readmodels.db import ReadModelDb
+from projections.readmodels.events import topic_named
 
 A = TypeVar("A", bound=LedgerAggregate)
 
@@ -42,25 +45,30 @@ def agency_of(aggregate: LedgerAggregate) -> str | None:
 
 class Entities:
     """Aggregates at the generation's position. ``touched`` holds those changed by the batch
-    in progress (never evicted before the batch is written); the LRU holds the rest."""
+    in progress (never evicted before the batch is written); the LRU holds the rest. Users
+    are not kept here (see ``users``)."""
 
     def __init__(self, ledger: Ledger, db: ReadModelDb, generation: int, size: int) -> None:
         self.ledger = ledger
         self.db = db
-        self.lru: LRUCache[UUID, LedgerAggregate] = LRUCache(maxsize=max(size, 1))
+        self.size = max(size, 1)
+        self.lru: LRUCache[UUID, LedgerAggregate] = LRUCache(maxsize=self.size)
         self.touched: dict[UUID, LedgerAggregate] = {}
-        # natural keys never change; kept for the batch in progress
-        self.refs: dict[UUID, str] = {}
+        # entities looked for and not there (yet): an agency's missing MOU, asked per user
+        self.absent: set[UUID] = set()
         self.cursor: Any = None
-        self._version_sql = (
-            f"SELECT version FROM {db.table(db.prefix(generation) + 'entities')} WHERE id = ?"
+        tables = {name: db.table(db.prefix(generation) + name) for name in ("entities", "audit")}
+        self._version_sql = f"SELECT version FROM {tables['entities']} WHERE id = ?"
+        self._events_sql = (
+            f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
+            "WHERE entity_id IN ({}) ORDER BY entity_id, version"
         )
 
     def reset(self) -> None:
         """Forget everything (after a failed batch: the cache may be ahead of the tables)."""
-        self.lru.clear()
+        self.lru = LRUCache(maxsize=self.size)
         self.touched.clear()
-        self.refs.clear()
+        self.absent.clear()
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         found = self._get(aggregate_id)
@@ -74,8 +82,13 @@ class Entities:
             return self.lru.get(aggregate_id)
         except KeyError:
             pass
+        if aggregate_id in self.absent:
+            return None
         version = self._recorded_version(aggregate_id)
         if version is None:
+            if len(self.absent) >= self.size:
+                self.absent.clear()
+            self.absent.add(aggregate_id)
             return None
         aggregate = self._load(aggregate_id, version)
         self.lru.put(aggregate_id, aggregate)
@@ -92,6 +105,7 @@ class Entities:
                 aggregate = self._load(aggregate_id, previous)
         mutated: LedgerAggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
         self.touched[aggregate_id] = mutated
+        self.absent.discard(aggregate_id)
         return mutated
 
     def written(self) -> None:
@@ -99,7 +113,34 @@ class Entities:
         for aggregate_id, aggregate in self.touched.items():
             self.lru.put(aggregate_id, aggregate)
         self.touched.clear()
-        self.refs.clear()
+
+    def users(self, cursor: Any, hex_ids: Sequence[str]) -> list[tuple[EndUser, int]]:
+        """Users at the generation's version, with the position of their last event, built
+        from the events in its audit table (one query for all of them; users are not cached:
+        there are many, each read rarely)."""
+        if not hex_ids:
+            return []
+        events: dict[str, list[Any]] = {}
+        last: dict[str, int] = {}
+        to_domain_event = self.ledger.mapper.to_domain_event
+        statement = self._events_sql.format(", ".join("?" * len(hex_ids)))
+        originator = UUID(int=0)
+        for hex_id, version, name, payload, position in self.db.query(cursor, statement, hex_ids):
+            if hex_id not in events:
+                events[hex_id], originator = [], UUID(hex_id)
+            stored = StoredEvent(originator, version, topic_named(name), payload.encode())
+            events[hex_id].append(to_domain_event(stored))
+            last[hex_id] = position
+        users: list[tuple[EndUser, int]] = []
+        for hex_id, domain_events in events.items():
+            # eventsourcing's project_aggregate() does the same, but checks each event
+            # against a runtime protocol first, which costs more than the mutation itself
+            user: Any = None
+            for event in domain_events:
+                user = event.mutate(user)
+            if isinstance(user, EndUser):
+                users.append((user, last[hex_id]))
+        return users
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:
         if self.cursor is not None:

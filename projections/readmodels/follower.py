@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from ledger.application import Ledger
 from ledger.clock import Clock
 from projections.readmodels.db import ReadModelDb
-from projections.readmodels.projector import Projector
+from projections.readmodels.projector import CHUNK, Projector
+from projections.readmodels.workers import evaluate_in_workers
 
 Progress = Callable[["Step"], None]
+# batch size for building a whole generation: larger batches mean fewer commits
+REBUILD_BATCH = 10_000
+# queued users from which evaluating them in worker processes pays for starting those
+PARALLEL_FROM = 4 * CHUNK
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,12 @@ class Follower:
         batch_size: int = 1000,
         cache_size: int = 20_000,
         what_if: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
+        """``workers`` > 1 evaluates large queues of users in that many processes."""
         self.ledger = ledger
         self.batch_size = batch_size
+        self.workers = workers
         self.projector = Projector(
             ledger, db, generation, clock, cache_size=cache_size, what_if=what_if
         )
@@ -85,9 +93,15 @@ class Follower:
                 progress(Step(self.position, self.ledger.head(), applied, -1))
             if count < self.batch_size:
                 break
-        while (stop is None or not stop.is_set()) and self.projector.evaluate_pending():
+
+        def report() -> None:
             if progress is not None:
                 progress(Step(self.position, self.ledger.head(), applied, self.projector.pending()))
+
+        if self.workers > 1 and self.projector.pending() > PARALLEL_FROM:
+            evaluate_in_workers(self.projector, self.workers, on_chunk=report, stop=stop)
+        while (stop is None or not stop.is_set()) and self.projector.evaluate_pending():
+            report()
         return Step(self.position, self.ledger.head(), applied, self.projector.pending())
 
     def lag(self) -> int:

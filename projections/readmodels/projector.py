@@ -1,21 +1,21 @@
 """Applies log events to one generation's tables: a batch's rows and its log position
-commit in one transaction (exactly once); users are evaluated from a queue of pending ones."""
+commit in one transaction (exactly once). What the batch made stale is queued: agencies and
+intakes to derive again, users to evaluate; the queues are worked through once the
+follower has caught up, so a user is evaluated once however many of its events arrived."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
-from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from ledger.clock import Clock
 from ledger.domain.agreements import Agreement
-from ledger.domain.base import LedgerEvent
 from ledger.domain.end_users import EndUser
-from ledger.domain.obligations import DataPartnerIntake, IdempotencyRecord
+from ledger.domain.obligations import DataPartnerIntake
 from ledger.domain.organisations import Agency, CoC
 from ledger.errors import NotFound
 from ledger.ids import entity_id
@@ -23,10 +23,33 @@ from projections.compliance.obligations import evaluate_intake
 from projections.compliance.service import ComplianceService
 from projections.compliance.timing import at_midnight
 from projections.readmodels import rows
-from projections.readmodels.db import ReadModelDb
+from projections.readmodels.db import TABLES, ReadModelDb
 from projections.readmodels.entities import Entities, agency_of, ref_of
+from projections.readmodels.events import EventClass, event_class
 
-SKIPPED_TOPICS = frozenset({get_topic(IdempotencyRecord.Recorded)})
+CHUNK = 500  # users evaluated, or keys looked up, per statement
+REFS_KEPT = 200_000  # natural keys remembered across batches
+
+
+class Evaluated(NamedTuple):
+    """The rows of some evaluated users, to be written in one transaction."""
+
+    queued: list[str]  # entity ids taken off the queue
+    users: list[tuple[Any, ...]]
+    calendar: list[tuple[Any, ...]]
+    cleared: list[tuple[str, str, str]]  # calendar subjects whose rows are replaced
+    # each user's agency, version and last position now, for the entities table
+    states: list[tuple[str | None, int, int, str]]
+
+
+class Touched(NamedTuple):
+    """An entity a batch changed: by which class of event last, and where it is now."""
+
+    event: EventClass
+    coc: str
+    version: int
+    position: int
+    created: bool  # by an event of this batch
 
 
 class Projector:
@@ -50,16 +73,27 @@ class Projector:
         self.entities = Entities(ledger, db, generation, cache_size)
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
-        t = {
-            name: db.table(db.prefix(generation) + name)
-            for name in ("entities", "audit", "users", "calendar", "agencies", "regions", "pending")
-        }
-        self.t = t
+        self.refs: dict[str, str] = {}  # natural keys by entity id (hex)
+        db.add_missing_tables(generation)
+        t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "version = excluded.version, position = excluded.position",
+            "user_entity": f"INSERT INTO {t['entities']} VALUES (?, ?, 'user', ?, NULL, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            "user_state": f"UPDATE {t['entities']} SET agency_ref = ?, version = ?, position = ? "
+            "WHERE id = ?",
+            "refs": f"SELECT id, ref FROM {t['entities']} WHERE id IN ({{}})",
             "audit": f"INSERT INTO {t['audit']} VALUES ({', '.join('?' * 15)})",
+            "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
+            f"{t['audit']} c WHERE c.entity_id = ? AND c.event_id = ?) WHERE position = ?",
+            "derive": f"INSERT INTO {t['derive']} VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (entity_id) DO NOTHING",
+            "next_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} "
+            "ORDER BY entity_id LIMIT ?",
+            "derived": f"DELETE FROM {t['derive']} WHERE entity_id = ?",
+            "derive_count": f"SELECT COUNT(*) FROM {t['derive']}",
             "pending": f"INSERT INTO {t['pending']} VALUES (?, ?, ?) "
             "ON CONFLICT (entity_id) DO NOTHING",
             "pending_of": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
@@ -88,37 +122,67 @@ class Projector:
             "WHERE valid_until IS NOT NULL AND valid_until <= ? "
             "ON CONFLICT (entity_id) DO NOTHING",
             "pending_count": f"SELECT COUNT(*) FROM {t['pending']}",
+            "pending_after": f"SELECT entity_id FROM {t['pending']} WHERE entity_id > ? "
+            "ORDER BY entity_id LIMIT ?",
         }
 
     # --- events --------------------------------------------------------------------------
 
     def apply(self, notifications: Sequence[Notification]) -> int:
         """Apply a batch (in log order) and record its last position, all in one transaction.
-        Returns the new position."""
+        Returns the new position.
+
+        Every event becomes a line of the audit trail, read from its stored fields. Events of
+        organisations, agreements and intakes are applied to their aggregates (few, cached);
+        a user's events are not: the user is queued and built from its audit lines when it is
+        evaluated (users are many and evaluated once however many events they had)."""
         if not notifications:
             return self.position
         last = notifications[-1].id
-        to_domain_event = self.ledger.mapper.to_domain_event
+        to_state = self.ledger.event_mapper.to_state
         try:
             with self.db.transaction() as cursor:
                 self.entities.cursor = cursor
+                decoded = [
+                    (n, found, to_state(n)[1])
+                    for n in notifications
+                    if (found := event_class(n.topic)) is not None
+                ]
+                refs = self._refs(cursor, decoded)
                 audit: list[tuple[Any, ...]] = []
-                positions: dict[UUID, int] = {}
-                refs = self.entities.refs
-                for notification in notifications:
-                    if notification.topic in SKIPPED_TOPICS:
-                        continue
-                    event = to_domain_event(notification)
-                    assert isinstance(event, LedgerEvent)
-                    aggregate = self.entities.apply(event)
-                    positions[aggregate.id] = notification.id
-                    ref = refs.get(aggregate.id) or refs.setdefault(aggregate.id, ref_of(aggregate))
-                    audit.append(
-                        rows.audit_row(notification.id, aggregate, ref, event, notification.state)
+                corrections: list[tuple[str, str, int]] = []
+                touched: dict[str, Touched] = {}  # by entity id (hex)
+                for notification, found, state in decoded:
+                    entity = state["originator_id"].replace("-", "")
+                    if found.of_user:
+                        self.entities.absent.discard(UUID(entity))
+                    else:
+                        self.entities.apply(found.cls.model_validate(state))
+                    touched[entity] = Touched(
+                        found,
+                        state["coc"],
+                        notification.originator_version,
+                        notification.id,
+                        found.creates or (entity in touched and touched[entity].created),
                     )
-                self._write_entities(cursor, positions)
+                    audit.append(
+                        rows.audit_row(
+                            notification.id,
+                            entity,
+                            found.kind,
+                            refs[entity],
+                            found.name,
+                            state,
+                            notification.state,
+                        )
+                    )
+                    if found.corrects:
+                        corrected = state["corrects"].replace("-", "")
+                        corrections.append((entity, corrected, notification.id))
+                self._write_entities(cursor, touched, refs)
                 self.db.executemany(cursor, self.sql["audit"], audit)
-                self._derive(cursor, positions)
+                self.db.executemany(cursor, self.sql["corrects"], corrections)
+                self._queue(cursor, touched, refs)
                 self.db.record_position(cursor, self.generation, last)
         except BaseException:
             self.entities.reset()
@@ -129,37 +193,75 @@ class Projector:
         self.position = last
         return last
 
-    def _write_entities(self, cursor: Any, positions: dict[UUID, int]) -> None:
-        touched, refs = self.entities.touched, self.entities.refs
-        self.db.executemany(
-            cursor,
-            self.sql["entity"],
-            [
-                (a.id.hex, a.coc, a.kind, refs[a.id], agency_of(a), a.version, positions[a.id])
-                for a in (touched[i] for i in positions)
-            ],
-        )
+    def _refs(
+        self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any]]]
+    ) -> dict[str, str]:
+        """The natural key of each entity in the batch, by entity id (hex). Keys never change:
+        kept across batches, up to a bound; the rest are read from the entities table."""
+        refs = self.refs
+        if len(refs) > REFS_KEPT:
+            refs.clear()
+        missing: set[str] = set()
+        for _, found, state in decoded:
+            entity = state["originator_id"].replace("-", "")
+            if found.creates:
+                refs[entity] = found.ref_when_created(state, entity)
+            elif entity not in refs:
+                missing.add(entity)
+        ordered = sorted(missing)
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start : start + CHUNK]
+            statement = self.sql["refs"].format(", ".join("?" * len(chunk)))
+            refs.update(self.db.query(cursor, statement, chunk))
+        return refs
 
-    def _derive(self, cursor: Any, positions: dict[UUID, int]) -> None:
-        """Rows that depend on the entities the batch changed, and the users to evaluate."""
-        agencies: set[tuple[str, str]] = set()
-        pending: list[tuple[str, str, str]] = []
-        for aggregate_id in positions:
-            aggregate = self.entities.touched[aggregate_id]
-            if isinstance(aggregate, EndUser):
-                pending.append((aggregate.id.hex, aggregate.coc, aggregate.ref))
-            elif isinstance(aggregate, Agency | Agreement):
+    def _write_entities(
+        self, cursor: Any, touched: dict[str, Touched], refs: dict[str, str]
+    ) -> None:
+        """A user's row is written when it is created; its agency, version and position when
+        it is evaluated (see ``evaluate_users``)."""
+        users, others = [], []
+        for entity, t in touched.items():
+            if t.event.of_user:
+                if t.created:
+                    users.append((entity, t.coc, refs[entity], t.version, t.position))
+            else:
+                aggregate = self.entities.touched[UUID(entity)]
+                others.append(
+                    (
+                        entity,
+                        t.coc,
+                        t.event.kind,
+                        refs[entity],
+                        agency_of(aggregate),
+                        t.version,
+                        t.position,
+                    )
+                )
+        self.db.executemany(cursor, self.sql["user_entity"], users)
+        self.db.executemany(cursor, self.sql["entity"], others)
+
+    def _queue(self, cursor: Any, touched: dict[str, Touched], refs: dict[str, str]) -> None:
+        """Queue what the batch's changes make stale: users to evaluate; agencies and
+        intakes whose rows to derive again; every user of a CoC whose policy may change."""
+        users: list[tuple[str, str, str]] = []
+        derive: dict[str, tuple[str, str, str, str]] = {}
+        for entity, t in touched.items():
+            if t.event.of_user:
+                users.append((entity, t.coc, refs[entity]))
+                continue
+            aggregate = self.entities.touched[UUID(entity)]
+            if isinstance(aggregate, Agency | Agreement):
                 agency_ref = agency_of(aggregate)
                 assert agency_ref is not None
-                agencies.add((aggregate.coc, agency_ref))
+                agency_id = entity_id(Agency.kind, t.coc, agency_ref).hex
+                derive[agency_id] = (agency_id, t.coc, agency_ref, Agency.kind)
+            elif isinstance(aggregate, DataPartnerIntake):
+                derive[entity] = (entity, t.coc, refs[entity], DataPartnerIntake.kind)
             elif isinstance(aggregate, CoC):
                 self.db.execute(cursor, self.sql["pending_of"], (aggregate.coc, True, ""))
-            elif isinstance(aggregate, DataPartnerIntake):
-                self._intake_calendar(cursor, aggregate)
-        self.db.executemany(cursor, self.sql["pending"], pending)
-        for coc, agency_ref in sorted(agencies):
-            self._agency(cursor, coc, agency_ref)
-            self.db.execute(cursor, self.sql["pending_of"], (coc, False, agency_ref))
+        self.db.executemany(cursor, self.sql["pending"], users)
+        self.db.executemany(cursor, self.sql["derive"], list(derive.values()))
 
     def _agency(self, cursor: Any, coc: str, agency_ref: str) -> None:
         agency = self.entities.get(Agency, entity_id(Agency.kind, coc, agency_ref))
@@ -202,37 +304,92 @@ class Projector:
     # --- users ---------------------------------------------------------------------------
 
     def pending(self) -> int:
-        return int(self.db.fetchall(self.sql["pending_count"])[0][0])
+        """Users to evaluate and agencies or intakes to derive again."""
+        return sum(
+            int(self.db.fetchall(self.sql[c])[0][0]) for c in ("pending_count", "derive_count")
+        )
 
     def mark_stale(self) -> None:
         """Queue users whose status changes by itself by now (a certificate expiring)."""
         with self.db.transaction() as cursor:
             self.db.execute(cursor, self.sql["stale"], (rows.iso(self.clock.now()),))
 
-    def evaluate_pending(self, chunk: int = 500) -> int:
-        """Evaluate up to ``chunk`` queued users in one transaction; returns how many."""
+    def evaluate_pending(self, chunk: int = CHUNK) -> int:
+        """Derive up to ``chunk`` queued agencies or intakes or, when none is left (deriving
+        an agency queues its users), evaluate up to ``chunk`` queued users; one transaction.
+        Returns how many were done."""
+        return self._work(
+            chunk, lambda c: self._derive_queued(c, chunk) or self._evaluate_users(c, chunk)
+        )
+
+    def derive_pending(self, chunk: int = CHUNK) -> int:
+        """Derive up to ``chunk`` queued agencies or intakes; returns how many."""
+        return self._work(chunk, lambda c: self._derive_queued(c, chunk))
+
+    def write(self, evaluated: Evaluated) -> None:
+        """Write what a worker evaluated, in a transaction of its own."""
+        with self.db.transaction() as cursor:
+            self.write_evaluated(cursor, evaluated)
+
+    def _work(self, chunk: int, step: Callable[[Any], int]) -> int:
         try:
             with self.db.transaction() as cursor:
                 self.entities.cursor = cursor
-                queued = self.db.query(cursor, self.sql["next_pending"], (chunk,))
-                users: list[tuple[Any, ...]] = []
-                calendar: list[tuple[Any, ...]] = []
-                clear: list[tuple[str, str, str]] = []
-                for hex_id, coc, ref in queued:
-                    user = self.entities.get(EndUser, UUID(hex_id))
-                    if user is not None:
-                        users.append(self._user_row(user, calendar))
-                        clear.append((coc, "user", ref))
-                self.db.executemany(cursor, self.sql["calendar_clear"], clear)
-                self.db.executemany(cursor, self.sql["calendar"], calendar)
-                self.db.executemany(cursor, self.sql["user"], users)
-                self.db.executemany(cursor, self.sql["done"], [(q[0],) for q in queued])
+                return step(cursor)
         except BaseException:
             self.entities.reset()
             raise
         finally:
             self.entities.cursor = None
+
+    def _derive_queued(self, cursor: Any, chunk: int) -> int:
+        queued = self.db.query(cursor, self.sql["next_derive"], (chunk,))
+        for hex_id, coc, ref, kind in queued:
+            if kind == Agency.kind:
+                self._agency(cursor, coc, ref)
+                self.db.execute(cursor, self.sql["pending_of"], (coc, False, ref))
+            else:
+                intake = self.entities.get(DataPartnerIntake, UUID(hex_id))
+                if intake is not None:
+                    self._intake_calendar(cursor, intake)
+        self.db.executemany(cursor, self.sql["derived"], [(q[0],) for q in queued])
         return len(queued)
+
+    def _evaluate_users(self, cursor: Any, chunk: int) -> int:
+        queued = self.db.query(cursor, self.sql["next_pending"], (chunk,))
+        self.write_evaluated(cursor, self.evaluate_users(cursor, [q[0] for q in queued]))
+        return len(queued)
+
+    def next_users(self, after: str, chunk: int = CHUNK) -> list[str]:
+        """Queued users after entity id ``after`` (to hand out chunks of work)."""
+        found = self.db.fetchall(self.sql["pending_after"], (after, chunk))
+        return [hex_id for (hex_id,) in found]
+
+    def evaluate_users(self, cursor: Any, hex_ids: list[str]) -> Evaluated:
+        """Evaluate queued users; reads only (a worker process may do it, see ``workers``)."""
+        found = self.entities.users(cursor, hex_ids)
+        self.entities.touched.update((u.id, u) for u, _ in found)  # what the evaluation reads
+        try:
+            calendar: list[tuple[Any, ...]] = []
+            users = [self._user_row(user, calendar) for user, _ in found]
+        finally:
+            self.entities.touched.clear()
+        return Evaluated(
+            hex_ids,
+            users,
+            calendar,
+            [(u.coc, "user", u.ref) for u, _ in found],
+            [(u.agency_ref, u.version, position, u.id.hex) for u, position in found],
+        )
+
+    def write_evaluated(self, cursor: Any, evaluated: Evaluated) -> None:
+        """Write evaluated users' rows and take them off the queue (in the caller's
+        transaction)."""
+        self.db.executemany(cursor, self.sql["calendar_clear"], evaluated.cleared)
+        self.db.executemany(cursor, self.sql["calendar"], evaluated.calendar)
+        self.db.executemany(cursor, self.sql["user"], evaluated.users)
+        self.db.executemany(cursor, self.sql["user_state"], evaluated.states)
+        self.db.executemany(cursor, self.sql["done"], [(i,) for i in evaluated.queued])
 
     def _user_row(self, user: EndUser, calendar: list[tuple[Any, ...]]) -> tuple[Any, ...]:
         now = self.clock.now()

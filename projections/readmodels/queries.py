@@ -193,7 +193,10 @@ class ReadModels:
         and the corrections linked both ways (optionally only what was recorded by
         ``known_at``); ``limit`` events after version ``after``."""
         t = self._tables()
-        entity = "coc = ? AND kind = ? AND ref = ? AND recorded_at <= ?"
+        entity = (
+            f"entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? "
+            "AND ref = ?) AND recorded_at <= ?"
+        )
         key = (coc, kind, ref, rows.iso(known_at) if known_at else "9999")
         links = self.db.fetchall(
             f"SELECT version, position, type, corrects_version FROM {t['audit']} "

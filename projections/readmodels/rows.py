@@ -8,7 +8,6 @@ from typing import Any
 import orjson
 
 from ledger.domain.agreements import Agreement
-from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.organisations import Agency
 from ledger.domain.vocabulary import AgreementKind
 from projections.compliance.results import ClauseStatus, Evaluation, State
@@ -43,34 +42,40 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, default=_json_default).decode()
 
 
-_CORRECTIONS = (LedgerAggregate.EventRetracted, LedgerAggregate.EventAmended)
+def utc_text(stored: str) -> str:
+    """A time as the stored JSON has it (pydantic's ISO 8601) in the tables' form (``iso``)."""
+    if stored.endswith("Z"):
+        return stored[:-1] + "+00:00"
+    return iso(datetime.fromisoformat(stored)) or ""
 
 
 def audit_row(
-    position: int, aggregate: LedgerAggregate, ref: str, event: LedgerEvent, stored: bytes
+    position: int,
+    entity: str,
+    kind: str,
+    ref: str,
+    name: str,
+    state: dict[str, Any],
+    stored: bytes,
 ) -> tuple[Any, ...]:
-    """One line of an entity's audit trail: the event as stored (its ``schema_version`` says
-    which shape), both clocks, who recorded it; a correction names the version it corrects."""
-    corrects_version = None
-    if isinstance(event, _CORRECTIONS):
-        corrects_version = next(
-            (f.originator_version for f in aggregate._facts if f.event_id == event.corrects), None
-        )
+    """One line of an entity's audit trail, from the event's stored fields: the event as
+    stored (its ``schema_version`` says which shape), both clocks, who recorded it. The
+    version a correction corrects is filled in by the projector (see ``Projector``)."""
     return (
         position,
-        event.originator_id.hex,
-        event.originator_version,
-        event.coc,
-        aggregate.kind,
+        entity,
+        state["originator_version"],
+        state["coc"],
+        kind,
         ref,
-        type(event).__qualname__,
-        event.event_id.hex,
-        iso(event.effective_at),
-        iso(event.timestamp),
-        event.actor,
-        event.source.value,
-        event.request_id,
-        corrects_version,
+        name,
+        state["event_id"].replace("-", ""),
+        utc_text(state["effective_at"]),
+        utc_text(state["timestamp"]),
+        state["actor"],
+        state["source"],
+        state["request_id"],
+        None,
         stored.decode(),
     )
 

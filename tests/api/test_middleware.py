@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from ledger.application import Ledger, StoreUnavailable
+from ledger.domain.tokens import secret_digest, token_id
 from ledger.settings import Settings
-from tests.api.support import ACTOR, MO, Client, Post, poster, problem
+from tests.api.support import ACTOR, MO, Client, CocAdmins, Post, poster, problem
 
 SECRET_MESSAGE = "secret internals of robin.example@example.org"
 PERSON = {
@@ -34,7 +35,7 @@ async def test_a_given_request_id_is_echoed_and_recorded_on_the_event(
     assert history["items"][0]["request_id"] == "trace-7"
 
 
-@pytest.mark.parametrize("given", [None, "", "has space", "x" * 201])
+@pytest.mark.parametrize("given", [None, "", "has space", "x" * 201, "robin@example.org"])
 async def test_a_missing_or_unusable_request_id_is_replaced_by_a_fresh_one(
     lone_client: Client, given: str | None
 ) -> None:
@@ -45,7 +46,9 @@ async def test_a_missing_or_unusable_request_id_is_replaced_by_a_fresh_one(
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
 
-async def test_each_request_logs_one_line_without_personal_data(client: Client, post: Post) -> None:
+async def test_each_request_logs_one_line_without_personal_data(
+    client: Client, post: Post, admins: CocAdmins
+) -> None:
     await post("register-coc", MO)
     await post("register-agency", {"coc": "MO-606", "agency_ref": "AG1", "agency_name": "A"})
 
@@ -64,6 +67,8 @@ async def test_each_request_logs_one_line_without_personal_data(client: Client, 
         "status": 201,
         "duration_ms": logs[0]["duration_ms"],
         "request_id": "req-9",
+        "token_id": str(token_id(secret_digest(await admins.secret("MO-606")))),
+        "role": "admin",
     }
     assert logs[1]["route"] == "/v1/cocs/{coc}/entities/{kind}/{ref}/history"
     printed = repr(logs)
@@ -100,17 +105,19 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
 
 
 async def test_an_unavailable_store_on_write_is_a_503_problem(
-    settings: Settings, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, ledger: Ledger, admins: CocAdmins, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def unavailable(self: Ledger, aggregates: object) -> None:
         raise StoreUnavailable("lock timeout")
 
+    await admins.secret("MO-606")
+    head = ledger.head()
     monkeypatch.setattr(Ledger, "save_all", unavailable)
     async with TestClient(TestServer(create_app(settings, ledger))) as test_client:
-        response = await poster(test_client)("register-coc", MO)
+        response = await poster(test_client, admins)("register-coc", MO)
 
         await problem(response, 503, "store_unavailable")
-    assert ledger.head() == 0
+    assert ledger.head() == head
 
 
 async def test_the_production_log_pipeline_prints_no_personal_data(

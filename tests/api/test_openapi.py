@@ -4,7 +4,6 @@ in it), served with a self-contained documentation page."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,14 +12,21 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, Field
 
 from api.app import create_app
-from api.openapi import Operation, describe, openapi_document, undescribed_routes
+from api.middleware import request_context
+from api.openapi import (
+    Operation,
+    describe,
+    openapi_document,
+    openapi_routes,
+    undescribed_routes,
+)
 from api.params import CocPath, QueryModel, parse_query
 from api.responses import model_response
 from commands.registry import COMMANDS
 from ledger.settings import Settings
 from tests.api.support import Client, problem
 
-PUBLIC = {"healthz", "openapi", "docs"}
+PUBLIC = {"healthz", "readyz", "metrics", "openapi", "docs"}
 
 
 async def _document(client: Client) -> dict[str, Any]:
@@ -154,7 +160,7 @@ class _Thing(BaseModel):
     size: int
 
 
-async def test_a_described_route_of_any_module_enters_the_document(tmp_path: Path) -> None:
+async def test_a_described_route_of_any_module_enters_the_document() -> None:
     @describe(Operation("A thing", _Thing, path=CocPath, query=_ThingQuery, tag="things"))
     async def thing(request: web.Request) -> web.StreamResponse:
         query = parse_query(request, _ThingQuery)
@@ -168,9 +174,8 @@ async def test_a_described_route_of_any_module_enters_the_document(tmp_path: Pat
     assert [p["name"] for p in operation["parameters"]] == ["coc", "size"]
     assert {"200", "404", "422"} <= operation["responses"].keys()
 
-    settings = Settings(sqlite_path=tmp_path / "x.sqlite3", load_demo_data=False)
-    served = create_app(settings)
-    served.add_routes([web.get("/v1/cocs/{coc}/thing", thing, name="thing")])
+    served = web.Application(middlewares=[request_context])
+    served.add_routes([web.get("/v1/cocs/{coc}/thing", thing, name="thing"), *openapi_routes()])
     async with TestClient(TestServer(served)) as client:
         assert (await (await client.get("/v1/cocs/MO-606/thing?size=3")).json())["size"] == 3
         await problem(await client.get("/v1/cocs/not-a-coc/thing"), 404, "not_found")

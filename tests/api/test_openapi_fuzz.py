@@ -19,6 +19,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -39,7 +40,9 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from api.openapi import openapi_document
 from api.responses import dumps
+from ledger.application import Ledger
 from ledger.settings import Settings
+from tests.api.support import bearer, issue
 from tests.api.test_real_server import Server, _free_port
 from tests.conftest import UNDER_CI, postgres_url
 
@@ -66,15 +69,23 @@ def _config(max_examples: int, *, coverage: bool = True) -> schemathesis.Config:
                 "max-examples": max_examples,
                 "deterministic": True,
                 "database": "none",
-                # Bearer tokens are declared but not yet checked by this branch's server:
-                # until they are, leaving the Authorization header out is no negative case.
+                # Every request carries the run's admin token (see _Served); requests without
+                # or with a bad token are the scope matrix's (tests/api/test_scope_matrix.py).
                 "with-security-parameters": False,
             },
         }
     )
 
 
-def _serve(env_extra: dict[str, str], log: Path) -> Iterator[str]:
+@dataclass(frozen=True)
+class _Served:
+    """A real server on loopback and the headers of a MO-606 admin token for it."""
+
+    base: str
+    headers: dict[str, str]
+
+
+def _serve(env_extra: dict[str, str], settings: Settings, log: Path) -> Iterator[_Served]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COC_LEDGER_")},
         "COC_LEDGER_PORT": str(_free_port()),
@@ -87,15 +98,22 @@ def _serve(env_extra: dict[str, str], log: Path) -> Iterator[str]:
     server = Server(env, log)
     try:
         server.wait_healthy()
-        yield server.base
+        ledger = Ledger(settings)  # as scripts/token does, beside the running service
+        try:
+            secret = issue(ledger, "MO-606", subject="fuzz-run")
+        finally:
+            ledger.close()
+        yield _Served(server.base, bearer(secret))
     finally:
         server.stop()
 
 
 @pytest.fixture(scope="module")
-def sqlite_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sqlite_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
     folder = tmp_path_factory.mktemp("fuzz-sqlite")
-    yield from _serve({"COC_LEDGER_SQLITE_PATH": str(folder / "ledger.sqlite3")}, folder / "log")
+    path = folder / "ledger.sqlite3"
+    settings = Settings(sqlite_path=path, load_demo_data=False)
+    yield from _serve({"COC_LEDGER_SQLITE_PATH": str(path)}, settings, folder / "log")
 
 
 def _document() -> dict[str, Any]:
@@ -108,21 +126,23 @@ def _document() -> dict[str, Any]:
 SCHEMA = schemathesis.openapi.from_dict(_document(), config=_config(SQLITE_EXAMPLES))
 
 
-def test_the_served_document_is_the_one_under_test(sqlite_base: str) -> None:
-    with urllib.request.urlopen(f"{sqlite_base}/v1/openapi.json", timeout=10) as answer:
+def test_the_served_document_is_the_one_under_test(sqlite_served: _Served) -> None:
+    with urllib.request.urlopen(f"{sqlite_served.base}/v1/openapi.json", timeout=10) as answer:
         assert json.loads(answer.read()) == json.loads(dumps(_document()))
 
 
 @SCHEMA.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_within_its_schema_on_sqlite(
-    case: schemathesis.Case, sqlite_base: str
+    case: schemathesis.Case, sqlite_served: _Served
 ) -> None:
-    case.call_and_validate(base_url=sqlite_base, checks=CHECKS)
+    case.call_and_validate(
+        base_url=sqlite_served.base, headers=sqlite_served.headers, checks=CHECKS
+    )
 
 
 @pytest.fixture(scope="module")
-def postgres_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
     url = postgres_url()
     schema = f"fuzz_{uuid4().hex[:12]}"
     try:
@@ -134,7 +154,9 @@ def postgres_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"PostgreSQL unreachable: {err}")
     folder = tmp_path_factory.mktemp("fuzz-postgres")
     try:
-        yield from _serve({"COC_LEDGER_DATABASE_URL": f"{url}?schema={schema}"}, folder / "log")
+        store = f"{url}?schema={schema}"
+        settings = Settings(database_url=store, load_demo_data=False)
+        yield from _serve({"COC_LEDGER_DATABASE_URL": store}, settings, folder / "log")
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -149,6 +171,8 @@ POSTGRES_SCHEMA = schemathesis.openapi.from_dict(
 @POSTGRES_SCHEMA.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_within_its_schema_on_postgres(
-    case: schemathesis.Case, postgres_base: str
+    case: schemathesis.Case, postgres_served: _Served
 ) -> None:
-    case.call_and_validate(base_url=postgres_base, checks=CHECKS)
+    case.call_and_validate(
+        base_url=postgres_served.base, headers=postgres_served.headers, checks=CHECKS
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from commands.corrections import RetractEvent
 from commands.demo import load_demo
@@ -12,23 +11,11 @@ from commands.registry import run
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.domain.end_users import EndUser
-from tests.api.support import Client
+from tests.api.support import Client, settled
 from tests.conftest import CALLER
 from tests.integration.builders import complete_course, register_user, user
 
 LATE = "wi-late"
-
-
-async def settled(client: Client, ledger: Ledger) -> dict[str, Any]:
-    """Wait (bounded) until the service's read models reach the log's head."""
-    for _ in range(200):
-        lag = await (await client.get("/v1/readmodels")).json()
-        if lag["position"] == ledger.head():
-            # users are evaluated right after their events are applied
-            await asyncio.sleep(0.3)
-            return dict(lag)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"read models did not catch up: {lag}")
 
 
 async def test_read_models_answer_users_agencies_regions_calendar_and_trail(

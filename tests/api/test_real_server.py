@@ -1,5 +1,6 @@
-"""The real service as a process: it starts, takes a command over HTTP and keeps it across
-a restart (SQLite file), and stops cleanly on SIGTERM."""
+"""The real service as a process: it starts, takes a command over HTTP with a token issued by
+``scripts/token`` beside it and keeps the command across a restart (SQLite file), refuses the
+token once revoked, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -82,29 +83,53 @@ class Server:
             self.process.wait(timeout=STOP_TIMEOUT)
 
 
+def _token(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """``scripts/token ARGS`` on the server's store: (exit status, last line of stdout)."""
+    done = subprocess.run(
+        [sys.executable, "scripts/tokens.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    return done.returncode, lines[-1] if lines else done.stderr
+
+
 def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COC_LEDGER_")} | {
         "COC_LEDGER_SQLITE_PATH": str(tmp_path / "ledger.sqlite3"),
         "COC_LEDGER_PORT": str(_free_port()),
         "COC_LEDGER_LOAD_DEMO_DATA": "false",
         "COC_LEDGER_LOG_FORMAT": "json",
+        "COC_LEDGER_TOKEN_CACHE_SECONDS": "0",
     }
     log = tmp_path / "server.log"
     servers: list[Server] = []
     try:
         servers.append(Server(env, log))
         assert servers[-1].wait_healthy() == {"status": "ok", "head": 0}
+        # a token issued by the operator command while the service runs works at once
+        status, created = _token(
+            env, "create", "--coc", "WI-500", "--role", "admin", "--subject", "e2e-tester"
+        )
+        assert status == 0, created
+        token = json.loads(created)
+        auth = {"Authorization": f"Bearer {token['secret']}"}
         status, receipt = _call(
             f"{servers[-1].base}/v1/commands/register-coc",
             {"coc": "WI-500", "coc_name": "Demo Wisconsin", "process": "wi-bos"},
-            {"X-Actor": "e2e-tester", "X-Request-ID": "e2e-1"},
+            auth | {"X-Request-ID": "e2e-1"},
         )
         assert status == 201, receipt
         assert servers[-1].stop() == 0, log.read_text()
 
         servers.append(Server(env, log))
         assert servers[-1].wait_healthy()["head"] == receipt["position"]
-        status, history = _call(f"{servers[-1].base}/v1/cocs/WI-500/entities/coc/-/history")
+        history_url = f"{servers[-1].base}/v1/cocs/WI-500/entities/coc/-/history"
+        status, history = _call(history_url, headers=auth)
         assert status == 200, history
         [event] = history["items"]
         assert (event["type"], event["actor"], event["request_id"]) == (
@@ -112,11 +137,18 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
             "e2e-tester",
             "e2e-1",
         )
+        # revoked by the operator command in another process: refused (no cache here)
+        status, revoked = _token(env, "revoke", token["token_id"], "--reason", "e2e finished")
+        assert (status, json.loads(revoked)["state"]) == (0, "revoked")
+        status, refused = _call(history_url, headers=auth)
+        assert (status, refused["code"]) == (401, "invalid_token")
         assert servers[-1].stop() == 0, log.read_text()
     finally:
         for server in servers:
             server.kill()
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    printed = log.read_text()
+    assert token["secret"] not in printed
+    lines = [json.loads(line) for line in printed.splitlines()]
     [posted] = [line for line in lines if line.get("route") == "/v1/commands/register-coc"]
     assert {
         "event": "request",

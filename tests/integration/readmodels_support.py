@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
 from ledger.application import Ledger
 from ledger.clock import Clock
-from projections.readmodels import generations
+from ledger.domain.base import LedgerAggregate
+from ledger.domain.obligations import IdempotencyRecord
+from ledger.errors import NotFound
+from projections.compliance.service import ComplianceService
+from projections.readmodels import generations, rows
 from projections.readmodels.db import TABLES, ReadModelDb
+from projections.readmodels.entities import ref_of
 from projections.readmodels.follower import Follower
 
 # columns that say when a row was written rather than what it says (a user untouched by
@@ -45,3 +52,64 @@ def rebuilt(ledger: Ledger, db: ReadModelDb, clock: Clock, **options: Any) -> in
     number = generations.begin(db, clock.now(), "test rebuild")
     Follower(ledger, db, number, clock, **options).catch_up()
     return number
+
+
+def assert_agrees_with_the_store(
+    ledger: Ledger, db: ReadModelDb, generation: int, now: datetime
+) -> None:
+    """A caught-up generation against answers worked out here from the store's own events
+    (not from the projector's code): every audit line, and every user's evaluation."""
+    prefix = db.prefix(generation)
+    audit = db.fetchall(f"SELECT * FROM {db.table(prefix + 'audit')} ORDER BY position")
+    assert audit == _expected_audit(ledger)
+    compliance = ComplianceService(ledger)
+    users = db.fetchall(
+        f"SELECT coc, ref, agency_ref, overall, evaluation FROM {db.table(prefix + 'users')}"
+    )
+    assert len(users) == sum(1 for row in audit if row[6] == "EndUser.Registered")
+    for coc, ref, agency_ref, overall, evaluation in users:
+        assert agency_ref == compliance.user(coc, ref).agency_ref
+        try:
+            expected = compliance.evaluate_user(coc, ref, now).as_dict()
+        except NotFound:
+            assert overall == rows.NO_POLICY
+            continue
+        assert _without_as_of(evaluation) == _without_as_of(rows.dumps(expected))
+
+
+def _expected_audit(ledger: Ledger) -> list[tuple[Any, ...]]:
+    expected: list[tuple[Any, ...]] = []
+    aggregates: dict[UUID, Any] = {}
+    corrections = (LedgerAggregate.EventRetracted, LedgerAggregate.EventAmended)
+    for notification in ledger.recorder.select_notifications(start=1, limit=1_000_000):
+        event: Any = ledger.mapper.to_domain_event(notification)
+        if isinstance(event, IdempotencyRecord.Event):
+            continue
+        aggregate = aggregates[event.originator_id] = event.mutate(
+            aggregates.get(event.originator_id)
+        )
+        corrects = None
+        if isinstance(event, corrections):
+            corrects = next(
+                f.originator_version for f in aggregate._facts if f.event_id == event.corrects
+            )
+        expected.append(
+            (
+                notification.id,
+                event.originator_id.hex,
+                event.originator_version,
+                event.coc,
+                aggregate.kind,
+                ref_of(aggregate),
+                type(event).__qualname__,
+                event.event_id.hex,
+                rows.iso(event.effective_at),
+                rows.iso(event.timestamp),
+                event.actor,
+                event.source.value,
+                event.request_id,
+                corrects,
+                notification.state.decode(),
+            )
+        )
+    return expected

@@ -26,7 +26,11 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower
 from projections.readmodels.queries import ReadModels
 from tests.integration.builders import user
-from tests.integration.readmodels_support import rebuilt, snapshot
+from tests.integration.readmodels_support import (
+    assert_agrees_with_the_store,
+    rebuilt,
+    snapshot,
+)
 
 CALLER = Caller(actor="prop", source=Source.CLI, request_id="req-prop")
 USERS = [("MO-606", "mo-u1"), ("WI-500", "wi-u1"), ("CA-600", "ca-u1"), ("IL-510", "il-u1")]
@@ -99,6 +103,7 @@ def test_incremental_read_models_equal_a_rebuild_for_random_event_sequences(
     for operation in operations:
         _perform(ledger, clock, operation, follower)
     follower.catch_up()
+    assert_agrees_with_the_store(ledger, db, live, clock.now())
     fresh = rebuilt(ledger, db, clock)
     try:
         assert snapshot(db, live) == snapshot(db, fresh)
@@ -170,7 +175,7 @@ def test_a_follower_killed_mid_batch_resumes_without_applying_anything_twice(
     def crash(*_: object) -> None:
         raise RuntimeError("killed in the middle of a batch")
 
-    monkeypatch.setattr(crashing.projector, "_derive", crash)
+    monkeypatch.setattr(crashing.projector, "_queue", crash)
     with pytest.raises(RuntimeError):
         crashing.apply_next()
     monkeypatch.undo()
@@ -208,3 +213,15 @@ def test_a_transfer_of_agency_moves_the_user_between_agency_counts(
     after = models.agency("WI-500", "WI-NWH", clock.now())["users"]
     assert sum(before.values()) == sum(after.values()) + 1
     assert isinstance(user(ledger, "WI-500", "wi-u1"), EndUser)
+
+
+def test_a_generation_made_before_a_table_existed_gets_it_when_followed_again(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    number = generations.ensure_current(db, clock.now())
+    with db.transaction() as cursor:
+        db.execute(cursor, f"DROP TABLE {db.table(db.prefix(number) + 'derive')}")
+    step = Follower(ledger, db, number, clock).catch_up()
+    assert step.pending == 0
+    assert db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'derive')}") == [(0,)]
+    assert snapshot(db, number) == snapshot(db, rebuilt(ledger, db, clock))

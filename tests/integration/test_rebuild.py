@@ -146,3 +146,20 @@ def test_the_projection_process_catches_the_current_generation_up_with_the_log(
     assert number is not None
     assert db.position(number) == ledger.head()
     assert script.main(["--database-url", "mysql://nowhere/x"]) == 2
+
+
+def test_users_evaluated_in_worker_processes_equal_those_evaluated_in_one(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections.readmodels import follower, workers
+
+    monkeypatch.setattr(follower, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(workers, "CHUNK", 2)  # several chunks in flight at once
+    one = generations.begin(db, clock.now(), "one process")
+    Follower(ledger, db, one, clock).catch_up()
+    several = generations.begin(db, clock.now(), "two workers")
+    step = Follower(ledger, db, several, clock, workers=2).catch_up()
+    assert step.pending == 0
+    users = snapshot(db, several)["users"]
+    assert len(users) > 2 * 2
+    assert snapshot(db, several) == snapshot(db, one)

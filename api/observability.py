@@ -1,0 +1,252 @@
+"""Observability: Prometheus metrics (requests and latencies by route and status, events
+appended, log and read-model positions, projection lag) and ``GET /readyz``.
+
+Metrics live in one ``CollectorRegistry`` per application; prometheus-client's counters and
+histograms take a lock per update, so the event loop (requests) and worker threads (saves)
+may update them at once. Route labels are the route's canonical path (``/v1/cocs/{coc}/
+users/{ref}``), never the requested path, so no reference or name reaches a label value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from eventsourcing.persistence import Recording
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+
+from api.keys import LEDGER, READ_MODELS, SETTINGS
+from api.models import Ready
+from api.openapi import Operation, describe
+from api.problems import ApiProblem
+from api.responses import model_response
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_CLIENT_CLOSED = 499
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The service's metrics; ``render()`` gives the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "coc_ledger_http_requests",
+            "HTTP requests answered, by method, route (canonical path) and status",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "coc_ledger_http_request_duration_seconds",
+            "Time from receiving a request to its response, by method, route and status",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "coc_ledger_events_appended",
+            "Events this process appended to the log, by event type",
+            ("type",),
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "coc_ledger_store_up",
+            "1 when the store answered the last scrape",
+            registry=self.registry,
+        )
+        self.log_position = Gauge(
+            "coc_ledger_log_position",
+            "Position of the newest event in the log",
+            registry=self.registry,
+        )
+        self.readmodel_position = Gauge(
+            "coc_ledger_readmodel_position",
+            "Last log position the current read-model generation applied",
+            registry=self.registry,
+        )
+        self.readmodel_lag = Gauge(
+            "coc_ledger_readmodel_lag_events",
+            "Events in the log the current read-model generation has not applied yet",
+            registry=self.registry,
+        )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._event_children: dict[type, Any] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request (called on the event loop only)."""
+        key = (method if method in _METHODS else "OTHER", route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            values = (key[0], route, str(status))
+            children = self.requests.labels(*values), self.latency.labels(*values)
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_saved(self, recordings: Sequence[Recording[UUID]]) -> None:
+        """Count the events of one committed save (called in the saving thread)."""
+        for recording in recordings:
+            cls = type(recording.domain_event)
+            child = self._event_children.get(cls)
+            if child is None:
+                child = self._event_children[cls] = self.events.labels(cls.__qualname__)
+            child.inc()
+
+    def set_positions(self, lag: dict[str, Any] | None) -> None:
+        """Log head, read-model position and lag; unknown (NaN) when the store did not answer."""
+        self.store_up.set(0 if lag is None else 1)
+        unknown = math.nan
+        self.log_position.set(unknown if lag is None else lag["head"])
+        self.readmodel_position.set(unknown if lag is None else lag["position"])
+        self.readmodel_lag.set(unknown if lag is None else lag["lag"])
+
+    def render(self, accept: str) -> tuple[bytes, str]:
+        """The metrics in the format ``accept`` asks for (OpenMetrics or Prometheus text
+        1.0.0), else the classic Prometheus text format 0.0.4; and its content type."""
+        try:
+            encoder, content_type = choose_encoder(accept)
+        except Exception:  # an Accept header it cannot parse: the classic format
+            encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+        return encoder(self.registry), content_type
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def canonical_route(request: web.Request) -> str:
+    """The matched route's path pattern, or "unmatched" (never the requested path)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def measure_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request by method, canonical route and the status answered."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # redirects pass the problem middleware as exceptions
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = _CLIENT_CLOSED
+        raise
+    finally:
+        request.app[METRICS].observe_request(
+            request.method, canonical_route(request), status, time.perf_counter() - started
+        )
+
+
+async def count_saved_events(app: web.Application) -> AsyncIterator[None]:
+    """A cleanup context: count the events the application's ledger saves while it runs."""
+    remove = app[LEDGER].add_save_listener(app[METRICS].count_saved)
+    try:
+        yield
+    finally:
+        remove()
+
+
+async def _lag(request: web.Request) -> dict[str, Any]:
+    settings = request.app[SETTINGS]
+    async with asyncio.timeout(settings.ready_timeout_seconds):
+        lag: dict[str, Any] = await asyncio.to_thread(request.app[READ_MODELS].lag)
+    return lag
+
+
+@describe(
+    Operation(
+        "Prometheus metrics",
+        public=True,
+        media_type="text/plain",
+        other_media_types=("application/openmetrics-text",),
+        description="The Prometheus text format 0.0.4; OpenMetrics when `Accept` asks for it.",
+    )
+)
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """``GET /metrics``: the Prometheus text exposition format."""
+    try:
+        lag: dict[str, Any] | None = await _lag(request)
+    except Exception:  # the scrape still succeeds; coc_ledger_store_up says what happened
+        lag = None
+    registry = request.app[METRICS]
+    registry.set_positions(lag)
+    body, content_type = registry.render(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+@describe(
+    Operation(
+        "Is the service ready: the store answers and the read models are not far behind",
+        Ready,
+        public=True,
+        description="503 `not_ready` with `checks` naming what failed.",
+    )
+)
+async def readyz(request: web.Request) -> web.StreamResponse:
+    """``GET /readyz``: 200 when the store answers and the read models are less than
+    ``ready_max_lag_events`` behind the log, else a 503 problem naming the failed checks."""
+    settings = request.app[SETTINGS]
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        async with asyncio.timeout(settings.ready_timeout_seconds):
+            head = await asyncio.to_thread(request.app[LEDGER].head)
+        checks["store"] = {"ok": True, "head": head}
+    except Exception as err:  # whatever the reason, a store that does not answer is not ready
+        checks["store"] = {"ok": False, "error": _why(err)}
+    if checks["store"]["ok"]:
+        checks["readmodels"] = await _readmodels_check(request, settings.ready_max_lag_events)
+    else:
+        checks["readmodels"] = {"ok": False, "error": "not checked: the store did not answer"}
+    failed = [name for name, check in checks.items() if not check["ok"]]
+    if failed:
+        raise ApiProblem(
+            503,
+            "not_ready",
+            f"not ready: {', '.join(failed)} check failed; see 'checks'",
+            headers={"Retry-After": "5"},
+            checks=checks,
+        )
+    return model_response(Ready(status="ready", checks=checks))
+
+
+async def _readmodels_check(request: web.Request, max_lag: int) -> dict[str, Any]:
+    try:
+        lag = await _lag(request)
+    except Exception as err:
+        return {"ok": False, "error": _why(err)}
+    check: dict[str, Any] = {
+        "ok": lag["generation"] is not None and lag["lag"] <= max_lag,
+        "generation": lag["generation"],
+        "position": lag["position"],
+        "lag": lag["lag"],
+        "max_lag": max_lag,
+    }
+    if lag["generation"] is None:
+        check["error"] = "no read-model generation is current"
+    elif not check["ok"]:
+        check["error"] = f"{lag['lag']} events behind the log (at most {max_lag})"
+    return check
+
+
+def _why(err: BaseException) -> str:
+    """A failure named by its type only (messages of database errors can quote data)."""
+    return "timed out" if isinstance(err, TimeoutError) else type(err).__name__
+
+
+def observability_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/readyz", readyz, name="readyz"),
+        web.get("/metrics", metrics, name="metrics"),
+    ]

@@ -1,0 +1,96 @@
+"""What the read models need to know of a stored event's class: which entity kind it belongs
+to, its name in the audit trail, and whether it creates or corrects. Found once per topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ledger.domain.agreements import Agreement
+from ledger.domain.base import LedgerAggregate, LedgerEvent
+from ledger.domain.end_users import EndUser
+from ledger.domain.lms import LmsAccount, LmsCompletion, LmsCourse, LmsInbox
+from ledger.domain.obligations import DataPartnerIntake, FollowUp, IdempotencyRecord
+from ledger.domain.organisations import Agency, CoC
+from ledger.domain.tokens import ApiToken
+
+
+@dataclass(frozen=True, slots=True)
+class EventClass:
+    cls: type[LedgerEvent]
+    aggregate: type[LedgerAggregate]
+    name: str  # the class's qualified name, as the audit trail shows it
+    creates: bool
+    corrects: bool
+    of_user: bool
+
+    @property
+    def kind(self) -> str:
+        return self.aggregate.kind
+
+    def ref_when_created(self, state: dict[str, object], entity: str) -> str:
+        """The entity's natural key, from the fields of the event that created it (the same
+        as ``entities.ref_of`` on the aggregate)."""
+        key = "code" if self.kind == "coc" else "ref"
+        return str(state[key]) if key in state else entity
+
+
+AGGREGATES: tuple[type[LedgerAggregate], ...] = (
+    CoC,
+    Agency,
+    Agreement,
+    EndUser,
+    DataPartnerIntake,
+    FollowUp,
+    IdempotencyRecord,
+    ApiToken,
+    LmsCompletion,
+    LmsAccount,
+    LmsCourse,
+    LmsInbox,
+)
+# idempotency records are bookkeeping of the command layer, not facts anyone asks about;
+# API tokens carry the hash of their secret and are served by no route
+NOT_PROJECTED = frozenset({IdempotencyRecord, ApiToken})
+
+
+@cache
+def _catalogue() -> dict[type[LedgerEvent], type[LedgerAggregate]]:
+    """Each event class of each aggregate class (eventsourcing gives every aggregate class its
+    own subclass of the base events, e.g. ``EndUser.EventRetracted``)."""
+    found: dict[type[LedgerEvent], type[LedgerAggregate]] = {}
+    for aggregate in AGGREGATES:
+        for value in vars(aggregate).values():
+            if isinstance(value, type) and issubclass(value, LedgerEvent):
+                found[value] = aggregate
+    return found
+
+
+@cache
+def event_class(topic: str) -> EventClass | None:
+    """What a stored event's topic is, or None for events the read models do not show."""
+    cls = resolve_topic(topic)
+    aggregate = _catalogue().get(cls)
+    if aggregate is None:
+        raise LookupError(f"{topic} is not an event of a ledger aggregate")
+    if aggregate in NOT_PROJECTED:
+        return None
+    return EventClass(
+        cls=cls,
+        aggregate=aggregate,
+        name=cls.__qualname__,
+        creates=issubclass(cls, LedgerAggregate.Created),
+        corrects=issubclass(cls, LedgerAggregate.EventRetracted | LedgerAggregate.EventAmended),
+        of_user=issubclass(aggregate, EndUser),
+    )
+
+
+@cache
+def topic_named(name: str) -> str:
+    """The topic of the event class the audit trail names ``name``."""
+    found = [get_topic(cls) for cls in _catalogue() if cls.__qualname__ == name]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} event classes are named {name!r}")
+    return found[0]

@@ -11,6 +11,8 @@ from aiohttp import web
 from api.auth import authenticator_context, authorise
 from api.command_routes import command_routes
 from api.compliance_routes import compliance_routes
+from api.consistency import read_your_writes, setup_consistency
+from api.feed_routes import setup_feed
 from api.health import health_routes
 from api.history_routes import history_routes
 from api.keys import COMPLIANCE, LEDGER, READ_MODELS, SETTINGS, TIME_TRAVEL
@@ -81,7 +83,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     the application builds its own on start-up and closes it on shutdown."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[measure_requests, request_context, authorise],
+        middlewares=[measure_requests, request_context, authorise, read_your_writes],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -93,6 +95,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
     app.cleanup_ctx.append(count_saved_events)
+    setup_consistency(app)
     app.add_routes(
         health_routes()
         + command_routes()
@@ -103,4 +106,5 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         + observability_routes()
         + openapi_routes()
     )
+    setup_feed(app)
     return app

@@ -13,11 +13,13 @@ from api.keys import COMPLIANCE, LEDGER, REQUEST_ID
 from api.models import CommandCatalogue, CommandInfo
 from api.openapi import Header, Operation, describe
 from api.permissions import check_command, command_route_name
+from api.preconditions import if_match, mismatch_problem, written_etag
 from api.problems import ApiProblem, validation_problem
 from api.responses import JSON, model_response
 from commands.base import Caller, Command, Receipt
 from commands.registry import COMMANDS, CommandSpec, run
 from ledger.domain.base import Source
+from ledger.errors import VersionMismatch
 
 COMMANDS_PATH = "/v1/commands"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -28,13 +30,24 @@ WRITE_HEADERS = (
         "the body's idempotency_key, if given, must be the same",
         {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[\x21-\x7e]+$"},
     ),
+    Header(
+        "If-Match",
+        'the versions (ETags) the entity must be at, e.g. "7", or *: else 409 '
+        "`version_mismatch` with the current version",
+        {"type": "string", "minLength": 1},
+    ),
 )
-LOCATION = {
+WRITTEN = {
     "Location": {
         "description": "the history of the entity the command wrote to",
         "required": True,
         "schema": {"type": "string"},
-    }
+    },
+    "ETag": {
+        "description": "the entity's version after the write (not on a replay)",
+        "required": False,
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -84,13 +97,13 @@ def _operation(spec: CommandSpec) -> Operation:
         statuses=(201, 200),
         body=spec.model,
         headers=WRITE_HEADERS,
-        response_headers=LOCATION,
+        response_headers=WRITTEN,
         errors=(404, 409),
         tag="commands",
         description="201 with the receipt; 200 when an idempotent retry returns the first "
         "receipt (nothing written). 404 names an entity the command refers to that does not "
-        "exist, 409 a conflict, 422 a body that does not fit or a rule of the CoC's process "
-        "(`rule_violation` with the `rule`).",
+        "exist, 409 a conflict (or an If-Match version mismatch), 422 a body that does not "
+        "fit or a rule of the CoC's process (`rule_violation` with the `rule`).",
     )
 
 
@@ -98,14 +111,22 @@ def _handler(spec: CommandSpec) -> Handler:
     @describe(_operation(spec))
     async def handle(request: web.Request) -> web.StreamResponse:
         principal = principal_of(request)
+        expected = if_match(request)
         command = parse_command(spec.model, await request.read(), _header_key(request))
         ledger = request.app[LEDGER]
         await check_command(command, principal.role, principal.coc, principal.agency_ref, ledger)
         caller = Caller(actor=principal.subject, source=Source.API, request_id=request[REQUEST_ID])
-        receipt = await asyncio.to_thread(run, ledger, command, caller, request.app[COMPLIANCE])
+        try:
+            receipt = await asyncio.to_thread(
+                run, ledger, command, caller, request.app[COMPLIANCE], if_match=expected
+            )
+        except VersionMismatch as err:
+            raise mismatch_problem(err) from err
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
         return model_response(
-            receipt, status=200 if receipt.replayed else 201, headers={"Location": location}
+            receipt,
+            status=200 if receipt.replayed else 201,
+            headers={"Location": location, **written_etag(receipt)},
         )
 
     return handle

@@ -15,6 +15,7 @@ from api.models import EntityHistory, HistoryEvent
 from api.openapi import Operation, describe
 from api.pagination import PageQuery, decode_cursor, next_cursor
 from api.params import CocPath, parse_query
+from api.preconditions import etag, not_modified
 from api.responses import model_response
 from commands.corrections import CORRECTABLE, EntityKind
 from ledger.application import HistoryEntry
@@ -92,6 +93,22 @@ async def _history(request: web.Request, aggregate_id: UUID) -> list[HistoryEntr
     return await asyncio.to_thread(request.app[LEDGER].history, aggregate_id)
 
 
+def _answer(
+    request: web.Request,
+    query: PageQuery,
+    aggregate_id: UUID,
+    kind: str,
+    entries: list[HistoryEntry],
+) -> web.StreamResponse:
+    """A page of the history with the entity's version as its ETag (304 when the caller
+    has it)."""
+    version = entries[-1].event.originator_version
+    headers = {"ETag": etag(version)}
+    if not_modified(request, version):
+        return web.Response(status=304, headers=headers)
+    return model_response(_page(query, aggregate_id, kind, entries), headers=headers)
+
+
 @describe(
     Operation(
         "Every event of one entity, in order",
@@ -99,6 +116,7 @@ async def _history(request: web.Request, aggregate_id: UUID) -> list[HistoryEntr
         path=KindRefPath,
         query=PageQuery,
         errors=(404,),
+        versioned=True,
         tag="histories",
         description="With its log position, both clocks, actor, source and request id.",
     )
@@ -108,7 +126,7 @@ async def history_by_ref(request: web.Request) -> web.StreamResponse:
     coc, kind = request.match_info["coc"], request.match_info["kind"]
     aggregate_id = _entity_id(coc, kind, request.match_info["ref"])
     entries = await _history(request, aggregate_id)
-    return model_response(_page(query, aggregate_id, kind, entries))
+    return _answer(request, query, aggregate_id, kind, entries)
 
 
 @describe(
@@ -118,6 +136,7 @@ async def history_by_ref(request: web.Request) -> web.StreamResponse:
         path=EntityIdPath,
         query=PageQuery,
         errors=(404,),
+        versioned=True,
         tag="histories",
         description="404 unless the entity belongs to the CoC asked about.",
     )
@@ -137,7 +156,7 @@ async def history_by_id(request: web.Request) -> web.StreamResponse:
     kind = _kind_of(entries)
     if kind is None or entries[0].event.coc != coc:
         raise missing
-    return model_response(_page(query, aggregate_id, kind, entries))
+    return _answer(request, query, aggregate_id, kind, entries)
 
 
 def history_routes() -> list[web.RouteDef]:

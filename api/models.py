@@ -333,3 +333,39 @@ class Ready(Answer):
     checks: dict[str, dict[str, Any]] = Field(
         description="each check (store, readmodels) with `ok` and what it found"
     )
+
+
+# --- event feed --------------------------------------------------------------------------
+
+
+class FeedEntity(Answer):
+    kind: str
+    ref: str
+    id: UUID
+    version: int
+
+
+class FeedEvent(Answer):
+    position: int = Field(description="position in the event log; the SSE event's id")
+    entity: FeedEntity
+    type: str
+    event_id: UUID
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    source: Source
+    request_id: str
+    corrects_version: int | None = Field(description="the version of the event corrected")
+    payload: dict[str, Any]
+
+
+class EventFeedPage(Answer):
+    """The CoC's events after a log position, in log order; every event of the CoC up to
+    ``complete_to`` is in this page or before it."""
+
+    coc: str
+    after: int
+    items: list[FeedEvent]
+    next: int = Field(description="the `after` of the following page (never null: a log goes on)")
+    has_more: bool = Field(description="more events are there already")
+    complete_to: int

@@ -24,6 +24,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from api.consistency import MAX_POSITION, WAIT_PARAMETER
 from api.docs_page import render
 from api.models import Problem
 from api.params import check_path
@@ -75,7 +76,8 @@ class Operation:
     ``response`` is the model of the success body (None with ``media_type``, and any
     ``other_media_types`` the route negotiates, for a body that is not JSON); ``path`` and
     ``query`` are models whose fields are the parameters; ``body`` the request body's
-    model; ``errors`` the problem statuses beyond the ones
+    model; ``versioned`` an entity read with ``ETag`` (304 to a current ``If-None-Match``);
+    ``errors`` the problem statuses beyond the ones
     every operation may answer (500, 503; 401/403 unless ``public``; 404 with a path model;
     422 with a query; 400/413/422 with a body).
     """
@@ -93,6 +95,7 @@ class Operation:
     public: bool = False
     media_type: str = JSON
     other_media_types: tuple[str, ...] = ()
+    versioned: bool = False
     description: str = ""
 
     def problem_statuses(self) -> list[int]:
@@ -230,8 +233,30 @@ def _parameters(
     return parameters
 
 
+_WAIT = {
+    "name": WAIT_PARAMETER,
+    "in": "query",
+    "required": False,
+    "description": "read your writes: answer once the read models have reached this log "
+    "position (a write's receipt gives it); 503 `read_models_behind` after the longest wait",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_POSITION},
+}
+_ETAG = {
+    "ETag": {
+        "description": 'the entity\'s version, e.g. "7"',
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+_IF_NONE_MATCH = Header(
+    "If-None-Match", "an ETag of this entity: 304 when it is still current", {"type": "string"}
+)
+
+
 def _operation(item: _Described, schemas: _Schemas) -> dict[str, Any]:
     op = item.operation
+    waits = item.method == "get" and not op.public
+    headers = op.headers + ((_IF_NONE_MATCH,) if op.versioned else ())
     parameters = (
         _parameters(schemas, op.path, "path")
         + _parameters(schemas, op.query, "query")
@@ -243,23 +268,27 @@ def _operation(item: _Described, schemas: _Schemas) -> dict[str, Any]:
                 "description": h.description,
                 "schema": h.schema,
             }
-            for h in op.headers
+            for h in headers
         ]
+        + ([_WAIT] if waits else [])
     )
     if op.response is not None:
         body = schemas.ref(op.response, "serialization")
     else:
         body = {"type": "object" if op.media_type == JSON else "string"}
     content = {media: {"schema": body} for media in (op.media_type, *op.other_media_types)}
+    success_headers = _REQUEST_ID | op.response_headers | (_ETAG if op.versioned else {})
     responses: dict[str, Any] = {
-        str(status): {
-            "description": "success",
-            "headers": _REQUEST_ID | op.response_headers,
-            "content": content,
-        }
+        str(status): {"description": "success", "headers": success_headers, "content": content}
         for status in op.statuses
     }
-    for status in op.problem_statuses():
+    if op.versioned:
+        responses["304"] = {
+            "description": "not modified: the If-None-Match version is current",
+            "headers": _REQUEST_ID | _ETAG,
+        }
+    problems = set(op.problem_statuses()) | ({422} if waits else set())
+    for status in sorted(problems):
         responses[str(status)] = {"$ref": f"#/components/responses/{_PROBLEMS[status][0]}"}
     answer: dict[str, Any] = {
         "operationId": item.name or f"{item.method}_{item.path}",

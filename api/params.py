@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from api.consistency import WAIT_PARAMETER
 from api.keys import LEDGER
 from api.problems import ApiProblem
 from ledger.domain.vocabulary import CocCode, Ref
@@ -23,6 +24,8 @@ from ledger.domain.vocabulary import Moment as TextMoment
 from ledger.errors import NotFound
 
 Q = TypeVar("Q", bound=BaseModel)
+# Read by a middleware on every GET (api/consistency.py), not by the route itself.
+SERVICE_PARAMETERS = frozenset({WAIT_PARAMETER})
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -86,13 +89,14 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
     """``model`` from the query string (a list field takes every value of its parameter);
     422 ``invalid_input`` with the fields' errors when it does not fit, or when it names a
     parameter the model does not have (a misspelt ``as_of`` must not pass for "now")."""
-    unknown = sorted(set(request.query) - set(model.model_fields))
+    unknown = sorted(set(request.query) - set(model.model_fields) - SERVICE_PARAMETERS)
     if unknown:
         raise ApiProblem(
             422,
             "invalid_input",
             f"unknown query parameter(s): {', '.join(unknown)[:200]}; "
             f"known: {', '.join(model.model_fields) or 'none'}",
+            field=unknown[0][:100],
         )
     data: dict[str, Any] = {}
     for name, field in model.model_fields.items():
@@ -107,6 +111,7 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
             422,
             "invalid_input",
             f"the query parameters do not fit: {_described(errors)}",
+            field=".".join(map(str, errors[0]["loc"])) if errors else None,
             errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
         ) from err
 

@@ -33,6 +33,7 @@ _TITLES = {
     "duplicate_entity": "Entity already exists",
     "concurrency_conflict": "Concurrent change",
     "idempotency_key_reused": "Idempotency key reused",
+    "version_mismatch": "Entity version mismatch",
     "rule_violation": "Rule violation",
     "verification_failed": "Verification failed",
     "validation_failed": "Request body is not valid",
@@ -43,6 +44,7 @@ _TITLES = {
     "invalid_header": "Invalid header",
     "idempotency_key_mismatch": "Two different idempotency keys",
     "store_unavailable": "Event store unavailable",
+    "read_models_behind": "Read models behind",
     "internal_error": "Internal error",
 }
 _HTTP_CODES = {

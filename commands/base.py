@@ -51,6 +51,19 @@ class Caller(BaseModel):
     request_id: str = Field(min_length=1, max_length=200)
 
 
+class IfMatch(BaseModel):
+    """The versions the caller expects the command's entity (its receipt's entity) to be at
+    before the command; no versions means any version of an existing entity (``*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    versions: frozenset[int] = frozenset()
+
+    def accepts(self, version: int) -> bool:
+        """Whether an entity at ``version`` (0: it does not exist) meets the expectation."""
+        return version in self.versions if self.versions else version > 0
+
+
 class WrittenEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from commands import agreements, corrections, end_users, lms_links, obligations, organisations
-from commands.base import Caller, Command, Receipt
+from commands.base import Caller, Command, IfMatch, Receipt
 from commands.runtime import execute
 from ledger.application import Ledger
 from ledger.eligibility import EligibilityPolicy
@@ -90,9 +90,14 @@ def spec_for(name: str) -> CommandSpec:
 
 
 def run(
-    ledger: Ledger, command: Command, caller: Caller, eligibility: EligibilityPolicy | None = None
+    ledger: Ledger,
+    command: Command,
+    caller: Caller,
+    eligibility: EligibilityPolicy | None = None,
+    *,
+    if_match: IfMatch | None = None,
 ) -> Receipt:
-    """Run one command and return its receipt."""
+    """Run one command and return its receipt (``if_match``: see ``runtime.execute``)."""
     spec = spec_for(command.name)
     return execute(
         ledger,
@@ -101,4 +106,5 @@ def run(
         spec.handler,
         eligibility=eligibility,
         creates_tenant=spec.creates_tenant,
+        if_match=if_match,
     )

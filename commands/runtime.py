@@ -14,7 +14,7 @@ import orjson
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from commands.base import Caller, Command, Receipt, WrittenEvent
+from commands.base import Caller, Command, IfMatch, Receipt, WrittenEvent
 from ledger.application import Ledger
 from ledger.domain.base import EventMeta, LedgerAggregate
 from ledger.domain.obligations import IdempotencyRecord
@@ -28,6 +28,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    VersionMismatch,
 )
 from ledger.ids import entity_id
 
@@ -126,8 +127,13 @@ def execute(
     *,
     eligibility: EligibilityPolicy | None = None,
     creates_tenant: bool = False,
+    if_match: IfMatch | None = None,
 ) -> Receipt:
-    """Run ``handler`` for ``command`` and return its receipt (see module docstring)."""
+    """Run ``handler`` for ``command`` and return its receipt (see module docstring).
+    With ``if_match``, the command's entity must be at one of the expected versions before
+    it (checked on the state the command decides on, so a concurrent write is caught by the
+    store's version check and the retry sees it); a replay of an earlier identical command
+    under the same idempotency key returns its receipt whatever the entity's version now."""
     now = ledger.clock.now()
     effective_at = command.effective_at or now
     require_not_future(ledger, now, effective_at, "effective_at")
@@ -140,7 +146,7 @@ def execute(
         timestamp=now,
     )
     attempt = Attempt(
-        ledger, command, meta, eligibility or NoPolicyAdopted(), handler, creates_tenant
+        ledger, command, meta, eligibility or NoPolicyAdopted(), handler, creates_tenant, if_match
     )
     for number in range(ledger.settings.command_retries + 1):
         if number:
@@ -166,6 +172,7 @@ class Attempt:
         policy: EligibilityPolicy,
         handler: Handler,
         creates_tenant: bool,
+        if_match: IfMatch | None = None,
     ) -> None:
         self.ledger = ledger
         self.command = command
@@ -173,6 +180,7 @@ class Attempt:
         self.policy = policy
         self.handler = handler
         self.creates_tenant = creates_tenant
+        self.if_match = if_match
         self.digest = payload_digest(command) if command.idempotency_key else ""
 
     def run(self) -> Receipt | None:
@@ -183,6 +191,8 @@ class Attempt:
             if not self.creates_tenant:
                 uow.process()
             subject = self.handler(command, uow)
+            if self.if_match is not None:
+                _check_version(subject, self.if_match)
         except LedgerError:
             replay = self._after_failure(uow)
             if replay is not None:
@@ -234,6 +244,22 @@ class Attempt:
         """Drop the attempt's cached entities; the earlier receipt if the key was used."""
         self.ledger.forget(uow.ids())
         return _replay(self.ledger, self.command, self.digest)
+
+
+def _check_version(subject: LedgerAggregate, if_match: IfMatch) -> None:
+    """Refuse the command when its entity was not at an expected version before it."""
+    before = subject.version - len(subject.pending_events)
+    if if_match.accepts(before):
+        return
+    expected = ", ".join(map(str, sorted(if_match.versions))) or "any existing version"
+    state = f"is at version {before}" if before else "did not exist"
+    raise VersionMismatch(
+        f"{subject.kind} {subject.id} {state}, not {expected} as expected; "
+        "read it again and decide on its current state",
+        current_version=before,
+        entity_kind=subject.kind,
+        entity_id=str(subject.id),
+    )
 
 
 def _replay(ledger: Ledger, command: Command, digest: str) -> Receipt | None:

@@ -6,7 +6,8 @@ LedgerError                    base; ``code`` is stable, ``message`` is for peop
 ├── Conflict                   the request collides with what is recorded
 │   ├── DuplicateEntity        an entity with this natural key already exists
 │   ├── ConcurrencyConflict    another writer changed the entity first (after retries)
-│   └── IdempotencyKeyReused   same idempotency key, different payload
+│   ├── IdempotencyKeyReused   same idempotency key, different payload
+│   └── VersionMismatch        the entity is not at the version the caller expected
 ├── RuleViolation              a hard rule of the CoC's process refuses the command
 └── VerificationFailed         a stored record does not verify
 """
@@ -53,6 +54,17 @@ class ConcurrencyConflict(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class VersionMismatch(Conflict):
+    """The command's entity is not at a version the caller expected (HTTP ``If-Match``);
+    ``current_version`` is where it is (0: it did not exist)."""
+
+    code = "version_mismatch"
+
+    def __init__(self, message: str, *, current_version: int, **details: Any) -> None:
+        super().__init__(message, current_version=current_version, **details)
+        self.current_version = current_version
 
 
 class RuleViolation(LedgerError):

@@ -44,6 +44,25 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    read_wait_max_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="longest a read with wait_for_position waits for the read models",
+    )
+    progress_poll_seconds: float = Field(
+        default=0.05,
+        ge=0.005,
+        le=5,
+        description="how often the service looks at the read models' position while a "
+        "read or an event stream waits for it",
+    )
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="longest silence on an event stream before a keep-alive comment",
+    )
     ready_max_lag_events: int = Field(
         default=10_000,
         ge=0,

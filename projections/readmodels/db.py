@@ -67,6 +67,14 @@ TABLES = {
 }
 
 
+# Indexes named for what they serve (the numbered ones above are named by their place in the
+# list), made with a generation's tables; a generation made before one existed gets it from
+# add_missing_indexes.
+NAMED_INDEXES = {
+    "audit_feed": ("audit", "coc, position"),  # the event feed of one CoC
+}
+
+
 class ReadModelDb:
     """Connections, SQL dialect and tracking for the read models of one store."""
 
@@ -139,6 +147,35 @@ class ReadModelDb:
                 self.execute(
                     cursor, f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({index_columns})"
                 )
+        for index in NAMED_INDEXES:
+            self._create_named_index(cursor, generation, index)
+
+    def _create_named_index(self, cursor: Any, generation: int, index: str) -> None:
+        name, columns = NAMED_INDEXES[index]
+        table = self.table(self.prefix(generation) + name)
+        self.execute(
+            cursor,
+            f"CREATE INDEX IF NOT EXISTS {self.prefix(generation)}{index} ON {table} ({columns})",
+        )
+
+    def add_missing_indexes(self, generation: int) -> None:
+        """Create the named indexes a generation made by an older version lacks, looking in
+        the catalogue first (as add_missing_tables does)."""
+        if self.postgres:
+            statement = (
+                "SELECT indexname FROM pg_indexes WHERE schemaname = "
+                "COALESCE(NULLIF(?, ''), current_schema())"
+            )
+            params: tuple[Any, ...] = (self.schema,)
+        else:
+            statement, params = "SELECT name FROM sqlite_master WHERE type = 'index'", ()
+        existing = {name for (name,) in self.fetchall(statement, params)}
+        missing = [i for i in NAMED_INDEXES if self.prefix(generation) + i not in existing]
+        if not missing:
+            return
+        with self.transaction() as cursor:
+            for index in missing:
+                self._create_named_index(cursor, generation, index)
 
     def add_missing_tables(self, generation: int) -> None:
         """Create the tables a generation made by an older version lacks. Looks in the

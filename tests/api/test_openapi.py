@@ -171,7 +171,7 @@ async def test_a_described_route_of_any_module_enters_the_document() -> None:
     operation = openapi_document(app.router)["paths"]["/v1/cocs/{coc}/thing"]["get"]
 
     assert operation["operationId"] == "thing"
-    assert [p["name"] for p in operation["parameters"]] == ["coc", "size"]
+    assert [p["name"] for p in operation["parameters"]] == ["coc", "size", "wait_for_position"]
     assert {"200", "404", "422"} <= operation["responses"].keys()
 
     served = web.Application(middlewares=[request_context])

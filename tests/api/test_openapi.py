@@ -122,7 +122,7 @@ async def test_time_travel_and_paging_parameters_are_described(lone_client: Clie
     operations = _operations(await _document(lone_client))
 
     def parameters(name: str) -> dict[str, dict[str, Any]]:
-        return {p["name"]: p for p in operations[name]["parameters"]}
+        return {p["name"]: p for p in operations[name].get("parameters", [])}
 
     statuses = parameters("statuses")
     assert statuses["as_of"]["schema"] == {"format": "date-time", "type": "string"}
@@ -131,6 +131,14 @@ async def test_time_travel_and_paging_parameters_are_described(lone_client: Clie
     assert parameters("calendar")["days"]["schema"]["maximum"] == 366
     assert parameters("compliance")["role"]["explode"] is True
     assert parameters("audit_trail")["kind"]["schema"]["enum"][0] == "coc"
+    assert parameters("users")["wait_for_position"]["schema"]["minimum"] == 0
+    assert "wait_for_position" not in parameters("healthz")
+    history = operations["history"]
+    assert {"If-None-Match"} <= parameters("history").keys()
+    assert history["responses"]["200"]["headers"]["ETag"]["required"] is True
+    assert "content" not in history["responses"]["304"]
+    command = operations["command_register_agency"]
+    assert {"Idempotency-Key", "If-Match"} <= {p["name"] for p in command["parameters"]}
     lists = ("users", "agencies", "history", "history-by-id", "audit_trail", "calendar", "region")
     for name in lists:
         assert {"cursor", "limit"} <= parameters(name).keys(), name

@@ -62,16 +62,21 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
         await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
         app[READ_MODELS] = ReadModels(ledger, db, app[COMPLIANCE])
         app[TIME_TRAVEL] = TimeTravel(ledger)
-        stop = threading.Event()
+        stop, wake = threading.Event(), threading.Event()
         thread = None
+        unlisten = ledger.add_save_listener(lambda _: wake.set())  # follow a write at once
         if settings.readmodels_in_process:
             runner = CurrentGenerationRunner(ledger, db, ledger.clock)
-            thread = threading.Thread(target=runner.run, args=(stop,), name="readmodels")
+            thread = threading.Thread(
+                target=runner.run, args=(stop,), kwargs={"wake": wake}, name="readmodels"
+            )
             thread.start()
         try:
             yield
         finally:
+            unlisten()
             stop.set()
+            wake.set()
             if thread is not None:
                 await asyncio.to_thread(thread.join)
 

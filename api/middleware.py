@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import time
@@ -26,10 +27,17 @@ _CLIENT_CLOSED = 499
 log = structlog.get_logger("api")
 
 
+# fresh ids: this process's random prefix and a counter (unique without a system call each)
+_FRESH_PREFIX = uuid4().hex[:16]
+_fresh_ids = itertools.count(1)
+
+
 def _request_id(request: web.Request) -> str:
     """The caller's ``X-Request-ID`` when it is a safe id, else a fresh one."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _VALID_REQUEST_ID.match(given) else uuid4().hex
+    if given and _VALID_REQUEST_ID.match(given):
+        return given
+    return f"{_FRESH_PREFIX}{next(_fresh_ids):016x}"
 
 
 def _route(request: web.Request) -> str:

@@ -158,18 +158,29 @@ class ReadModelDb:
             f"CREATE INDEX IF NOT EXISTS {self.prefix(generation)}{index} ON {table} ({columns})",
         )
 
+    def _catalogue(self, kind: str) -> set[str]:
+        """Names of the tables or indexes in the store's schema (a read of the catalogue,
+        which takes no lock on them)."""
+        if not self.postgres:
+            found = self.fetchall("SELECT name FROM sqlite_master WHERE type = ?", (kind,))
+        elif kind == "table":
+            found = self.fetchall(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                "COALESCE(NULLIF(?, ''), current_schema())",
+                (self.schema,),
+            )
+        else:
+            found = self.fetchall(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = "
+                "COALESCE(NULLIF(?, ''), current_schema())",
+                (self.schema,),
+            )
+        return {name for (name,) in found}
+
     def add_missing_indexes(self, generation: int) -> None:
         """Create the named indexes a generation made by an older version lacks, looking in
         the catalogue first (as add_missing_tables does)."""
-        if self.postgres:
-            statement = (
-                "SELECT indexname FROM pg_indexes WHERE schemaname = "
-                "COALESCE(NULLIF(?, ''), current_schema())"
-            )
-            params: tuple[Any, ...] = (self.schema,)
-        else:
-            statement, params = "SELECT name FROM sqlite_master WHERE type = 'index'", ()
-        existing = {name for (name,) in self.fetchall(statement, params)}
+        existing = self._catalogue("index")
         missing = [i for i in NAMED_INDEXES if self.prefix(generation) + i not in existing]
         if not missing:
             return
@@ -181,15 +192,7 @@ class ReadModelDb:
         """Create the tables a generation made by an older version lacks. Looks in the
         catalogue first: creating what exists would still lock it (PostgreSQL's CREATE INDEX
         IF NOT EXISTS), and other processes may be writing to it."""
-        if self.postgres:
-            statement = (
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                "COALESCE(NULLIF(?, ''), current_schema())"
-            )
-            params: tuple[Any, ...] = (self.schema,)
-        else:
-            statement, params = "SELECT name FROM sqlite_master WHERE type = 'table'", ()
-        existing = {name for (name,) in self.fetchall(statement, params)}
+        existing = self._catalogue("table")
         prefix = self.prefix(generation)
         if all(prefix + name in existing for name in TABLES):
             return

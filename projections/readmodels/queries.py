@@ -3,6 +3,7 @@ at query time: a user row past its ``valid_until`` is evaluated again before it 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,12 @@ USER_COLUMNS = (
 )
 
 
+# How long the number of the current generation is trusted before it is looked up again. A
+# switch keeps the previous generation's tables until the next switch, so a reader that
+# missed a switch for that long still reads a whole generation.
+GENERATION_SECONDS = 0.5
+
+
 class ReadModels:
     """Queries over whichever generation is current when each query starts."""
 
@@ -27,16 +34,22 @@ class ReadModels:
         self.ledger = ledger
         self.db = db
         self.compliance = compliance
+        self._current: tuple[float, dict[str, str]] | None = None
 
     def _tables(self) -> dict[str, str]:
+        cached = self._current
+        if cached is not None and time.monotonic() - cached[0] < GENERATION_SECONDS:
+            return cached[1]
         number = generations.current(self.db)
         if number is None:
             raise NotFound("the read models have not been built yet")
         prefix = self.db.prefix(number)
-        return {
+        tables = {
             name: self.db.table(prefix + name)
             for name in ("entities", "audit", "users", "calendar", "agencies", "regions")
         }
+        self._current = (time.monotonic(), tables)
+        return tables
 
     # --- users ---------------------------------------------------------------------------
 
@@ -113,12 +126,21 @@ class ReadModels:
             raise NotFound(f"agency {ref!r} does not exist in {coc}")
         summary: dict[str, Any] = orjson.loads(found[0][0])
         counts: dict[str, int] = {}
-        after = ""
-        while batch := self.users(coc, now, agency=ref, after=after, limit=500):
-            for user in batch:
-                counts[user["overall"]] = counts.get(user["overall"], 0) + 1
-            after = batch[-1]["ref"]
-        summary["users"] = counts
+        moment = rows.iso(now)
+        for overall, count in self.db.fetchall(
+            f"SELECT overall, COUNT(*) FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
+            "AND (valid_until IS NULL OR valid_until > ?) GROUP BY overall",
+            (coc, ref, moment),
+        ):
+            counts[overall] = count
+        for stale in self.db.fetchall(  # changed by themselves since projected: evaluate now
+            f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
+            "AND valid_until <= ?",
+            (coc, ref, moment),
+        ):
+            overall = self._user(stale, now)["overall"]
+            counts[overall] = counts.get(overall, 0) + 1
+        summary["users"] = dict(sorted(counts.items()))
         return summary
 
     def agencies(self, coc: str, *, after: str = "", limit: int = 1000) -> list[dict[str, Any]]:

@@ -19,12 +19,18 @@ log = structlog.get_logger("readmodels")
 
 class CurrentGenerationRunner:
     def __init__(
-        self, ledger: Ledger, db: ReadModelDb, clock: Clock, interval: float = 0.2
+        self,
+        ledger: Ledger,
+        db: ReadModelDb,
+        clock: Clock,
+        interval: float = 0.2,
+        settle: float = 0.01,
     ) -> None:
         self.ledger = ledger
         self.db = db
         self.clock = clock
         self.interval = interval
+        self.settle = settle
         self.follower: Follower | None = None
 
     def step(self) -> None:
@@ -35,9 +41,16 @@ class CurrentGenerationRunner:
             log.info("readmodels.following", generation=number, position=self.follower.position)
         self.follower.catch_up()
 
-    def run(self, stop: threading.Event, refresh: float = 60.0) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        refresh: float = 60.0,
+        wake: threading.Event | None = None,
+    ) -> None:
         """Follow until ``stop``; a failed step is logged and tried again (nothing is lost:
-        a batch either committed with its position or left no trace)."""
+        a batch either committed with its position or left no trace). Between steps it
+        waits ``interval``, or less when ``wake`` is set (by a write in this process), then
+        ``settle`` more so that a burst of writes is followed in one batch."""
         refreshed = float("-inf")
         while not stop.is_set():
             try:
@@ -49,4 +62,8 @@ class CurrentGenerationRunner:
                 log.error("readmodels.step_failed", error=type(err).__name__, detail=str(err))
                 self.follower = None
                 stop.wait(1.0)
-            stop.wait(self.interval)
+            if wake is None:
+                stop.wait(self.interval)
+            elif wake.wait(self.interval):
+                wake.clear()
+                stop.wait(self.settle)

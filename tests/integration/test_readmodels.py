@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -25,6 +28,7 @@ from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower
 from projections.readmodels.queries import ReadModels
+from projections.readmodels.runner import CurrentGenerationRunner
 from tests.integration.builders import user
 from tests.integration.readmodels_support import (
     assert_agrees_with_the_store,
@@ -225,3 +229,33 @@ def test_a_generation_made_before_a_table_existed_gets_it_when_followed_again(
     assert step.pending == 0
     assert db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'derive')}") == [(0,)]
     assert snapshot(db, number) == snapshot(db, rebuilt(ledger, db, clock))
+
+
+def test_the_runner_follows_a_write_at_once_when_woken_by_it(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    runner = CurrentGenerationRunner(ledger, db, clock, interval=60.0)  # would sleep a minute
+    stop, wake = threading.Event(), threading.Event()
+    unlisten = ledger.add_save_listener(lambda _: wake.set())
+    thread = threading.Thread(target=runner.run, args=(stop,), kwargs={"wake": wake})
+    thread.start()
+    try:
+        _wait_for(lambda: runner.follower is not None and runner.follower.position == ledger.head())
+        run(ledger, RegisterEndUser(coc="WI-500", user_ref="woken", agency_ref="WI-NWH"), CALLER)
+        head = ledger.head()
+        _wait_for(
+            lambda: ReadModels(ledger, db, ComplianceService(ledger)).lag()["position"] >= head
+        )
+    finally:
+        unlisten()
+        stop.set()
+        wake.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.05)

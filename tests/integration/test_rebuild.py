@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from datetime import timedelta
 from types import ModuleType
 
@@ -17,7 +18,7 @@ from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
-from projections.readmodels import generations
+from projections.readmodels import generations, queries
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower, Step
 from projections.readmodels.queries import ReadModels
@@ -105,8 +106,9 @@ def test_a_rebuild_switches_to_a_generation_equal_to_the_live_one(
 
 
 def test_reads_during_a_rebuild_answer_from_the_old_generation_until_the_switch(
-    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(queries, "GENERATION_SECONDS", 0.05)
     old = generations.ensure_current(db, clock.now())
     Follower(ledger, db, old, clock).catch_up()
     models = ReadModels(ledger, db, ComplianceService(ledger))
@@ -129,6 +131,10 @@ def test_reads_during_a_rebuild_answer_from_the_old_generation_until_the_switch(
     Follower(ledger, db, new, clock, what_if={"WI-500": "2026.2"}).catch_up()
     assert models.user("WI-500", LATE, clock.now()) == before
     generations.switch(db, new, clock.now())
+    # a reader trusts the generation it looked up for GENERATION_SECONDS: until then it
+    # answers from the previous one, whose tables stay until the next switch
+    assert models.user("WI-500", LATE, clock.now()) == before
+    time.sleep(0.1)
     assert models.user("WI-500", LATE, clock.now())["overall"] == "compliant"
 
 

@@ -13,8 +13,8 @@ entities, audit trail, agencies, regions, calendar, then user compliance in ``--
 processes, one per core by default), and reads and decodes again. The baseline is the faster
 of the two raw runs. Memory: the rebuilding child samples its resident set size
 (/proc/self/status VmRSS) when it passes each quarter of the log and while it evaluates
-users, and reports its peak and its workers' peak (``ru_maxrss``); flat quarters mean memory
-does not grow with the log's length.
+users, and reports its peak (``VmHWM``) and its workers' (``ru_maxrss``, an upper bound);
+flat quarters mean memory does not grow with the log's length.
 The last line is one JSON object: ``value`` is rebuild events/s on the last backend run,
 ``ratio`` = rebuild events/s / raw decode events/s (goal >= 0.4); per-backend figures beside.
 """
@@ -45,9 +45,11 @@ from projections.readmodels.follower import REBUILD_BATCH, Follower, Step
 BATCH = REBUILD_BATCH
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
+    """Resident memory now, or at its highest (``VmHWM``) since this program started (not
+    ``ru_maxrss``: Linux carries that over from the parent a child was forked from)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -101,7 +103,8 @@ def rebuild(settings: Settings, workers: int) -> dict[str, Any]:
         "workers": workers,
         "rss_mib_at_quarters": quarters,
         "rss_mib_evaluating_max": round(evaluating[0], 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(rss_mib("VmHWM"), 1),
+        # an upper bound: the workers were forked from this process at its size then
         "worker_peak_rss_mib": round(
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
         ),

@@ -34,6 +34,7 @@ from api.observability import (
     measure_requests,
     observability_routes,
 )
+from api.openapi import openapi_routes
 from api.readmodel_routes import readmodel_routes
 from ledger.application import Ledger
 from ledger.integrity import runner
@@ -151,6 +152,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
         + integrity_routes()
         + lms_routes()
         + observability_routes()
+        + openapi_routes()
     )
     setup_feed(app)
     return app

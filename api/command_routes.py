@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -11,17 +10,45 @@ from pydantic import ValidationError
 
 from api.auth import principal_of
 from api.keys import COMPLIANCE, LEDGER, REQUEST_ID
+from api.models import CommandCatalogue, CommandInfo
+from api.openapi import Header, Operation, describe
 from api.permissions import check_command, command_route_name
 from api.preconditions import if_match, mismatch_problem, written_etag
 from api.problems import ApiProblem, validation_problem
-from api.responses import JSON, dumps, json_response
-from commands.base import Caller, Command
+from api.responses import JSON, model_response
+from commands.base import Caller, Command, Receipt
 from commands.registry import COMMANDS, CommandSpec, run
 from ledger.domain.base import Source
 from ledger.errors import VersionMismatch
 
 COMMANDS_PATH = "/v1/commands"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+WRITE_HEADERS = (
+    Header(
+        IDEMPOTENCY_HEADER,
+        "a retry with the same key and body returns the first receipt and writes nothing; "
+        "the body's idempotency_key, if given, must be the same",
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[\x21-\x7e]+$"},
+    ),
+    Header(
+        "If-Match",
+        'the versions (ETags) the entity must be at, e.g. "7", or *: else 409 '
+        "`version_mismatch` with the current version",
+        {"type": "string", "minLength": 1},
+    ),
+)
+WRITTEN = {
+    "Location": {
+        "description": "the history of the entity the command wrote to",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": "the entity's version after the write (not on a replay)",
+        "required": False,
+        "schema": {"type": "string"},
+    },
+}
 
 
 def _header_key(request: web.Request) -> str | None:
@@ -62,7 +89,26 @@ def parse_command(model: type[Command], body: bytes, header_key: str | None) -> 
         ) from err
 
 
+def _operation(spec: CommandSpec) -> Operation:
+    doc = (spec.model.__doc__ or spec.name).strip()
+    return Operation(
+        doc.splitlines()[0],
+        response=Receipt,
+        statuses=(201, 200),
+        body=spec.model,
+        headers=WRITE_HEADERS,
+        response_headers=WRITTEN,
+        errors=(404, 409),
+        tag="commands",
+        description="201 with the receipt; 200 when an idempotent retry returns the first "
+        "receipt (nothing written). 404 names an entity the command refers to that does not "
+        "exist, 409 a conflict (or an If-Match version mismatch), 422 a body that does not "
+        "fit or a rule of the CoC's process (`rule_violation` with the `rule`).",
+    )
+
+
 def _handler(spec: CommandSpec) -> Handler:
+    @describe(_operation(spec))
     async def handle(request: web.Request) -> web.StreamResponse:
         principal = principal_of(request)
         expected = if_match(request)
@@ -77,7 +123,7 @@ def _handler(spec: CommandSpec) -> Handler:
         except VersionMismatch as err:
             raise mismatch_problem(err) from err
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"
-        return json_response(
+        return model_response(
             receipt,
             status=200 if receipt.replayed else 201,
             headers={"Location": location, **written_etag(receipt)},
@@ -86,23 +132,26 @@ def _handler(spec: CommandSpec) -> Handler:
     return handle
 
 
-def _catalogue() -> dict[str, Any]:
-    return {
-        "commands": [
-            {
-                "name": name,
-                "path": f"{COMMANDS_PATH}/{name}",
-                "schema": spec.model.model_json_schema(),
-            }
+def _catalogue() -> CommandCatalogue:
+    return CommandCatalogue(
+        commands=[
+            CommandInfo(
+                name=name,
+                path=f"{COMMANDS_PATH}/{name}",
+                json_schema=spec.model.model_json_schema(),
+            )
             for name, spec in COMMANDS.items()
         ]
-    }
+    )
 
 
 def command_routes() -> list[web.RouteDef]:
     """The command list and one POST route per command in the registry."""
-    catalogue = dumps(_catalogue())
+    catalogue = _catalogue().model_dump_json(by_alias=True).encode()
 
+    @describe(
+        Operation("Every command with its path and body schema", CommandCatalogue, tag="commands")
+    )
     async def list_commands(_: web.Request) -> web.StreamResponse:
         return web.Response(body=catalogue, content_type=JSON)
 

@@ -3,45 +3,52 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field, StringConstraints
 
-from api.keys import COMPLIANCE, LEDGER
-from api.responses import json_response
-from ledger.errors import InvalidInput
+from api.keys import COMPLIANCE
+from api.models import Evaluation
+from api.openapi import Operation, describe
+from api.params import Clocks, RefPath, parse_query
+from api.responses import model_response
 from projections.compliance.service import ComplianceService
 from projections.readmodels.timetravel import known_at as known_at_loader
 
-
-def moment_param(request: web.Request, name: str) -> datetime | None:
-    """An ISO 8601 time with a zone from the query string (None when absent)."""
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} {raw!r} is not an ISO 8601 time", field=name) from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{name} needs a time zone (e.g. 2026-07-01T00:00:00Z)", field=name)
-    return moment
+PolicyVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+RoleName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
-def clocks(request: web.Request) -> tuple[datetime, datetime | None]:
-    """(``as_of`` effective time, ``known_at`` recorded time): as_of defaults to known_at,
-    or now."""
-    known_at = moment_param(request, "known_at")
-    as_of = moment_param(request, "as_of") or known_at or request.app[LEDGER].clock.now()
-    return as_of, known_at
+class ComplianceQuery(Clocks):
+    version: PolicyVersion | None = Field(
+        default=None, description="what-if: evaluate under this policy version instead"
+    )
+    role: list[RoleName] = Field(
+        default_factory=list,
+        max_length=20,
+        description="the user roles to evaluate (repeatable; default: the user's own)",
+    )
 
 
+@describe(
+    Operation(
+        "A user's compliance, live from the log",
+        Evaluation,
+        path=RefPath,
+        query=ComplianceQuery,
+        errors=(404, 409),
+        tag="compliance",
+        description="Each clause's state with its evidence, the access granted, findings, and "
+        "when the answer changes by itself. `as_of` (default now) and `known_at` travel in "
+        "time; `version` asks what-if; 409 `verification_failed` when the adopted policy "
+        "pack's file changed since its adoption.",
+    )
+)
 async def user_compliance(request: web.Request) -> web.StreamResponse:
-    """``?as_of=`` (default now), ``?known_at=`` (only facts recorded by then), ``?version=``
-    (what-if), ``?role=`` (repeatable)."""
+    query = parse_query(request, ComplianceQuery)
     coc, ref = request.match_info["coc"], request.match_info["ref"]
-    roles = request.query.getall("role", []) or None
-    as_of, known_at = clocks(request)
+    as_of, known_at = query.moments(request)
     service = request.app[COMPLIANCE]
     if known_at is not None:
         service = ComplianceService(service.ledger, load=known_at_loader(service.ledger, known_at))
@@ -50,10 +57,10 @@ async def user_compliance(request: web.Request) -> web.StreamResponse:
         coc,
         ref,
         as_of,
-        version=request.query.get("version"),
-        roles=roles,
+        version=query.version,
+        roles=query.role or None,
     )
-    return json_response(evaluation.as_dict())
+    return model_response(Evaluation.model_validate(evaluation.as_dict()))
 
 
 def compliance_routes() -> list[web.RouteDef]:

@@ -11,11 +11,15 @@ import time
 
 import structlog
 from aiohttp import web
+from pydantic import Field
 
-from api.consistency import PROGRESS, ProgressWatch, position_param
+from api.consistency import MAX_POSITION, PROGRESS, ProgressWatch, position_param
 from api.keys import LEDGER, READ_MODELS, REQUEST_ID, SETTINGS
 from api.middleware import REQUEST_ID_HEADER
-from api.responses import dumps, json_response
+from api.models import EventFeedPage, FeedEvent
+from api.openapi import Header, Operation, describe
+from api.params import CocPath, QueryModel, parse_query
+from api.responses import model_response
 from ledger.errors import InvalidInput, NotFound
 from projections.readmodels.feed import EventFeed, FeedPage, index_current
 
@@ -39,13 +43,20 @@ class OpenStreams:
 OPEN_STREAMS = web.AppKey("open_event_streams", OpenStreams)
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
+class FeedQuery(QueryModel):
+    after: int = Field(
+        default=0, ge=0, le=MAX_POSITION, description="the log position to read after"
+    )
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="most events")
+
+
+class StreamQuery(QueryModel):
+    after: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_POSITION,
+        description=f"the log position to start after (`{LAST_EVENT_ID}` wins when sent)",
+    )
 
 
 async def _feed(request: web.Request) -> tuple[str, EventFeed]:
@@ -57,21 +68,32 @@ async def _feed(request: web.Request) -> tuple[str, EventFeed]:
     return coc, EventFeed(models.ledger, models.db)
 
 
+@describe(
+    Operation(
+        "The CoC's events after a log position, in log order",
+        EventFeedPage,
+        path=CocPath,
+        query=FeedQuery,
+        errors=(404,),
+        tag="event feed",
+        description="Pages by log position (the positions receipts, `wait_for_position` and "
+        "the stream's event ids use): pass `next` as `after` for the following page.",
+    )
+)
 async def events_feed(request: web.Request) -> web.StreamResponse:
     """``?after=<position>&limit=`` (1-1000, default 100): the CoC's events in log order."""
-    after = position_param(request.query.get("after"), "after")
-    limit = _limit(request)
+    query = parse_query(request, FeedQuery)
     coc, feed = await _feed(request)
-    page = await asyncio.to_thread(feed.page, coc, after, limit)
-    return json_response(
-        {
-            "coc": coc,
-            "after": after,
-            "items": page.items,
-            "next": page.next,
-            "has_more": page.has_more,
-            "complete_to": page.complete_to,
-        }
+    page = await asyncio.to_thread(feed.page, coc, query.after, query.limit)
+    return model_response(
+        EventFeedPage(
+            coc=coc,
+            after=query.after,
+            items=page.items,
+            next=page.next,
+            has_more=page.has_more,
+            complete_to=page.complete_to,
+        )
     )
 
 
@@ -87,12 +109,14 @@ def _resume_point(request: web.Request) -> int:
                 f"{LAST_EVENT_ID} must be the id of an event of this stream (a log position)",
                 field=LAST_EVENT_ID,
             ) from err
-    return position_param(request.query.get("after"), "after")
+    return parse_query(request, StreamQuery).after
 
 
 def _events(page: FeedPage) -> bytes:
     return b"".join(
-        b"id: %d\ndata: %s\n\n" % (item["position"], dumps(item)) for item in page.items
+        b"id: %d\ndata: %s\n\n"
+        % (item["position"], FeedEvent.model_validate(item).model_dump_json().encode())
+        for item in page.items
     )
 
 
@@ -150,6 +174,25 @@ class _Stream:
         return False
 
 
+@describe(
+    Operation(
+        "The CoC's events as Server-Sent Events, from a log position on",
+        path=CocPath,
+        query=StreamQuery,
+        headers=(
+            Header(
+                LAST_EVENT_ID,
+                "resume after this event (an EventSource sends it when it reconnects)",
+                {"type": "string", "pattern": "^[0-9]{1,19}$"},
+            ),
+        ),
+        errors=(404,),
+        tag="event feed",
+        media_type="text/event-stream",
+        description="Each event's `id` is its log position and its `data` an item as in the "
+        "feed; the stream stays open and sends new events as the read models apply them.",
+    )
+)
 async def events_stream(request: web.Request) -> web.StreamResponse:
     """``text/event-stream`` of the CoC's events; each event's ``id`` is its log position."""
     after = _resume_point(request)

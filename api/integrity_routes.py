@@ -5,78 +5,140 @@ and consistency proofs, and export bundles. Every proof and bundle is a document
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 
+from api.integrity_models import (
+    Bundle,
+    CheckpointPath,
+    CheckpointWithKey,
+    ConsistencyDocument,
+    ConsistencyQuery,
+    EventPath,
+    ExportPath,
+    InclusionDocument,
+    InclusionQuery,
+    IntegrityStatus,
+    KeyList,
+)
 from api.keys import EXPORTS, INTEGRITY
-from api.responses import JSON, dumps, json_response
-from ledger.errors import InvalidInput, NotFound
+from api.openapi import Operation, describe
+from api.params import parse_query
+from api.responses import JSON, dumps, model_response
+from ledger.errors import NotFound
 from ledger.integrity import documents
 from ledger.integrity.selection import COC_REF, Subject, SubjectKind
 from ledger.integrity.service import Integrity, parse_size
 
 EXPORT_KINDS: dict[str, SubjectKind] = {"coc": "coc", "agency": "agency", "user": "user"}
+TAG = "integrity"
 
 
 def _integrity(request: web.Request) -> Integrity:
     return request.app[INTEGRITY]
 
 
+@describe(
+    Operation(
+        "The sealed tree: its size, the log head, the latest checkpoint, this process's last "
+        "self-check",
+        IntegrityStatus,
+        tag=TAG,
+    )
+)
 async def status(request: web.Request) -> web.StreamResponse:
-    """The sealed tree, the log head, the latest checkpoint, this process's last self-check."""
-    return json_response(await asyncio.to_thread(_integrity(request).status))
+    found = await asyncio.to_thread(_integrity(request).status)
+    return model_response(IntegrityStatus.model_validate(found))
 
 
+@describe(Operation("Every signing key ever in force (public keys)", KeyList, tag=TAG))
 async def signing_keys(request: web.Request) -> web.StreamResponse:
-    """Every key ever in force (public half), with the position of the event that put it so."""
     keys = await asyncio.to_thread(_integrity(request).key_records)
-    return json_response({"keys": [documents.key_json(k) for k in keys]})
+    return model_response(KeyList.model_validate({"keys": [documents.key_json(k) for k in keys]}))
 
 
+@describe(
+    Operation(
+        "One signed checkpoint, by tree size or `latest`, with its key",
+        CheckpointWithKey,
+        path=CheckpointPath,
+        tag=TAG,
+    )
+)
 async def checkpoint(request: web.Request) -> web.StreamResponse:
-    """One checkpoint by tree size, or ``latest``, with its key."""
-    raw = request.match_info["tree_size"]
-    if raw != "latest" and not raw.isdigit():
-        raise NotFound(f"a checkpoint is named by its tree size or 'latest', not {raw!r}")
-    size = parse_size(raw, "tree_size")
+    size = parse_size(request.match_info["tree_size"], "tree_size")
     integrity = _integrity(request)
 
-    def read() -> dict[str, Any]:
+    def read() -> CheckpointWithKey:
         found = integrity.checkpoint(size)
-        return {**found.as_json(), "key": documents.key_json(integrity.key_of(found))}
+        key = documents.key_json(integrity.key_of(found))
+        return CheckpointWithKey.model_validate({**found.as_json(), "key": key})
 
-    return json_response(await asyncio.to_thread(read))
+    return model_response(await asyncio.to_thread(read))
 
 
+@describe(
+    Operation(
+        "The proof that nothing in an older checkpoint's tree changed in a newer one's",
+        ConsistencyDocument,
+        query=ConsistencyQuery,
+        errors=(404, 409),
+        tag=TAG,
+        description="A `coc-ledger-consistency v1` document: both checkpoints, their keys and "
+        "the RFC 9162 proof; `scripts/verify.py` checks it offline.",
+    )
+)
 async def consistency(request: web.Request) -> web.StreamResponse:
-    """``?first=N&second=M`` (tree sizes of checkpoints, or ``latest``; second defaults to
-    the latest): the proof that nothing in the first tree changed."""
-    if "first" not in request.query:
-        raise InvalidInput("give first=<tree size of a checkpoint>", field="first")
-    first = parse_size(request.query["first"], "first")
-    second = parse_size(request.query.get("second"), "second")
+    query = parse_query(request, ConsistencyQuery)
+    first, second = parse_size(query.first, "first"), parse_size(query.second, "second")
     document = await asyncio.to_thread(_integrity(request).consistency, first, second)
-    return json_response(document)
+    return model_response(ConsistencyDocument.model_validate(document))
 
 
+@describe(
+    Operation(
+        "The proof that one of the CoC's events is in a checkpoint",
+        InclusionDocument,
+        path=EventPath,
+        query=InclusionQuery,
+        errors=(409,),
+        tag=TAG,
+        description="A `coc-ledger-inclusion v1` document: the event as stored, its audit "
+        "path and the checkpoint with its key; `scripts/verify.py` checks it offline. An "
+        "event of another CoC answers as a position with no event.",
+    )
+)
 async def inclusion(request: web.Request) -> web.StreamResponse:
-    """The proof that the event at ``position`` (one of the CoC's) is in a checkpoint
-    (``?tree_size=``, default the latest)."""
-    coc, raw = request.match_info["coc"], request.match_info["position"]
-    if not raw.isdigit() or int(raw) >= 2**63:
-        raise NotFound(f"no event of {coc} at position {raw}")
-    tree_size = parse_size(request.query.get("tree_size"), "tree_size")
-    document = await asyncio.to_thread(_integrity(request).inclusion, coc, int(raw), tree_size)
-    return json_response(document)
+    coc, position = request.match_info["coc"], int(request.match_info["position"])
+    query = parse_query(request, InclusionQuery)
+    tree_size = parse_size(query.tree_size, "tree_size")
+    document = await asyncio.to_thread(_integrity(request).inclusion, coc, position, tree_size)
+    return model_response(InclusionDocument.model_validate(document))
 
 
+@describe(
+    Operation(
+        "A CoC's (`coc/-`), an agency's or a user's history as one bundle",
+        Bundle,
+        path=ExportPath,
+        errors=(409,),
+        tag=TAG,
+        response_headers={
+            "Content-Disposition": {
+                "description": "attachment; filename=...",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+        description="A `coc-ledger-bundle v1` document under a checkpoint signed now: every "
+        "event as stored with its proof, the checkpoint, the keys and a signed statement of "
+        "the positions it holds; `scripts/verify.py` checks it offline. 503 "
+        "`signing_unavailable` when this process holds no signing key in force. Exports run "
+        "one at a time per process.",
+    )
+)
 async def export(request: web.Request) -> web.StreamResponse:
-    """A CoC's (``coc/-``), an agency's or a user's history as one bundle, under a
-    checkpoint signed now."""
     coc, kind, ref = (request.match_info[k] for k in ("coc", "kind", "ref"))
-    if kind not in EXPORT_KINDS:
-        raise NotFound(f"there is no export of {kind!r}; kinds: {', '.join(EXPORT_KINDS)}")
     if (kind == "coc") != (ref == COC_REF):
         raise NotFound(f"the CoC itself is exported as coc/{COC_REF}; agencies and users by ref")
     subject = Subject(EXPORT_KINDS[kind], coc, ref)

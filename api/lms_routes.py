@@ -23,23 +23,29 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from api.auth import principal_of
 from api.keys import LEDGER, REQUEST_ID
+from api.models import UnmatchedPage
+from api.openapi import Operation, describe
+from api.pagination import PageQuery, decode_cursor, next_cursor
+from api.params import CocPath, parse_query
 from api.problems import validation_problem
-from api.responses import json_response
+from api.responses import model_response
 from commands.base import Caller
-from commands.lms import LmsCompletionIn, ingest, unmatched
+from commands.lms import Ingested, LmsCompletionIn, ingest, unmatched
 from ledger.domain.base import Source
 from ledger.domain.lms import LmsProvider
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import NotFound
 
 LMS_PATH = "/v1/cocs/{coc}/lms"
 _COC = re.compile(r"^[A-Z]{2}-[0-9]{3}$")
 COMPLETED_TYPE, COMPLETED_RESULT = "course completed", "completed"
+TAG = "learning platforms"
 
 log = structlog.get_logger("api")
 
@@ -49,7 +55,40 @@ def _id_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-SourceId = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=200)]
+SourceId = Annotated[
+    str,
+    BeforeValidator(_id_text),
+    Field(min_length=1, max_length=200),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200}, {"type": "integer"}]}
+    ),
+]
+
+
+_ISO_TIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?$"
+)
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text (pydantic alone would also take a number of seconds)."""
+    if isinstance(value, str) and re.match(_ISO_TIME, value):
+        return value
+    raise ValueError("must be an ISO 8601 date and time, e.g. 2026-02-27T01:12:35.990")
+
+
+LitmosTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _ISO_TIME,
+            "description": "ISO 8601; a time without an offset is taken as UTC",
+        }
+    ),
+]
 
 
 class LitmosAchievement(BaseModel):
@@ -64,8 +103,8 @@ class LitmosAchievement(BaseModel):
     course_id: SourceId | None = Field(default=None, alias="courseId")
     code: str | None = Field(default=None, max_length=64)
     title: str | None = Field(default=None, max_length=500)
-    achievement_date: datetime = Field(alias="achievementDate")
-    compliant_till: datetime | None = Field(default=None, alias="compliantTilldate")
+    achievement_date: LitmosTime = Field(alias="achievementDate")
+    compliant_till: LitmosTime | None = Field(default=None, alias="compliantTilldate")
     result: str | None = Field(default=None, max_length=50)
     type: str | None = Field(default=None, max_length=255)
     achievement_id: SourceId = Field(alias="achievementId")
@@ -136,6 +175,20 @@ def completion_of(coc: str, achievement: LitmosAchievement) -> LmsCompletionIn:
         raise validation_problem(err, "a Litmos achievement") from err
 
 
+@describe(
+    Operation(
+        "A Litmos achievement.earned webhook delivery",
+        Ingested,
+        statuses=(201, 200),
+        path=CocPath,
+        body=LitmosWebhook,
+        tag=TAG,
+        description="201 for a completion not seen before (recorded on the user, held "
+        "unmatched, or kept as ignored when it is no course completion), 200 for a repeated "
+        "delivery, which writes nothing (the achievement id is the idempotency key). The "
+        "`data` object alone is accepted too.",
+    )
+)
 async def litmos_achievement(request: web.Request) -> web.StreamResponse:
     """``POST /v1/cocs/{coc}/lms/litmos/achievements``: one ``achievement.earned`` delivery."""
     actor = principal_of(request).subject
@@ -153,27 +206,32 @@ async def litmos_achievement(request: web.Request) -> web.StreamResponse:
             coc=coc,
             source_record_id=result.source_record_id,
         )
-    return json_response(result, status=200 if result.duplicate else 201)
+    return model_response(result, status=200 if result.duplicate else 201)
 
 
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
-    return int(raw)
-
-
+@describe(
+    Operation(
+        "The completions held unmatched, oldest first",
+        UnmatchedPage,
+        path=CocPath,
+        query=PageQuery,
+        tag=TAG,
+        description="Each with why it is held (unknown user, unknown course, refused by a "
+        "rule); link an LMS account or rematch to record them.",
+    )
+)
 async def lms_unmatched(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/cocs/{coc}/lms/unmatched?after=&limit=``: completions held, oldest first;
-    ``next`` is the ``after`` of the following page."""
+    query = parse_query(request, PageQuery)
     coc = _coc(request)
-    after = _int(request, "after", 0, 0, 2**53)
-    limit = _int(request, "limit", 100, 1, 1000)
-    items = await asyncio.to_thread(unmatched, request.app[LEDGER], coc, after, limit)
-    next_after = items[-1]["cursor"] if len(items) == limit else None
-    return json_response({"coc": coc, "items": items, "next": next_after})
+    after = decode_cursor(query.cursor, (int,))
+    found = await asyncio.to_thread(
+        unmatched, request.app[LEDGER], coc, int(after[0]) if after else 0, query.limit + 1
+    )
+    page = found[: query.limit]
+    last = (page[-1]["cursor"],) if page else None
+    return model_response(
+        UnmatchedPage(coc=coc, items=page, next=next_cursor(last, len(found) > len(page)))
+    )
 
 
 def lms_routes() -> list[web.RouteDef]:

@@ -23,8 +23,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from api.keys import LEDGER, READ_MODELS, SETTINGS
+from api.models import Ready
+from api.openapi import Operation, describe
 from api.problems import ApiProblem
-from api.responses import json_response
+from api.responses import model_response
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CLIENT_CLOSED = 499
@@ -163,6 +165,15 @@ async def _lag(request: web.Request) -> dict[str, Any]:
     return lag
 
 
+@describe(
+    Operation(
+        "Prometheus metrics",
+        public=True,
+        media_type="text/plain",
+        other_media_types=("application/openmetrics-text",),
+        description="The Prometheus text format 0.0.4; OpenMetrics when `Accept` asks for it.",
+    )
+)
 async def metrics(request: web.Request) -> web.StreamResponse:
     """``GET /metrics``: the Prometheus text exposition format."""
     try:
@@ -175,6 +186,14 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
+@describe(
+    Operation(
+        "Is the service ready: the store answers and the read models are not far behind",
+        Ready,
+        public=True,
+        description="503 `not_ready` with `checks` naming what failed.",
+    )
+)
 async def readyz(request: web.Request) -> web.StreamResponse:
     """``GET /readyz``: 200 when the store answers and the read models are less than
     ``ready_max_lag_events`` behind the log, else a 503 problem naming the failed checks."""
@@ -199,7 +218,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
             headers={"Retry-After": "5"},
             checks=checks,
         )
-    return json_response({"status": "ready", "checks": checks})
+    return model_response(Ready(status="ready", checks=checks))
 
 
 async def _readmodels_check(request: web.Request, max_lag: int) -> dict[str, Any]:

@@ -83,6 +83,7 @@ PERMISSIONS: dict[str, Rule] = {
     "compliance": Rule(Scope.PATH, COMPLIANCE_READS),
     "user": Rule(Scope.PATH, COMPLIANCE_READS),
     "users": Rule(Scope.PATH, COMPLIANCE_READS),
+    "agencies": Rule(Scope.PATH, AGENCY_READS),
     "agency": Rule(Scope.PATH, AGENCY_READS),
     "region": Rule(Scope.PATH, AGENCY_READS),
     "calendar": Rule(Scope.PATH, AGENCY_READS),

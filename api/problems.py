@@ -97,7 +97,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ApiProblem:
     status = exc.status
     headers = {}
     if status == 404:
-        detail = f"nothing at {request.path}; GET /v1/commands lists the commands"
+        detail = f"nothing at {request.path}; GET /docs describes every route"
     elif isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
         detail = f"{request.method} is not allowed here; allowed: {allowed}"

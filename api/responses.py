@@ -14,7 +14,7 @@ JSON = "application/json"
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
+        return obj.model_dump(mode="json", by_alias=True)
     return str(obj)
 
 
@@ -30,3 +30,15 @@ def json_response(
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
     return web.Response(body=dumps(data), status=status, content_type=content_type, headers=headers)
+
+
+def model_response(
+    answer: BaseModel, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """``answer`` (an answer model, so the body is what the OpenAPI document says) as JSON."""
+    return web.Response(
+        body=answer.model_dump_json(by_alias=True),
+        status=status,
+        content_type=JSON,
+        headers=headers,
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.domain.base import Source
-from ledger.domain.vocabulary import CocCode
+from ledger.domain.vocabulary import CocCode, Moment
 
 
 class Command(BaseModel):
@@ -18,8 +18,8 @@ class Command(BaseModel):
 
     name: ClassVar[str]
 
-    coc: CocCode = Field(description="the CoC (tenant) code, e.g. MO-606")
-    effective_at: AwareDatetime | None = Field(
+    coc: CocCode = Field(description="the CoC (tenant) code", examples=["MO-606"])
+    effective_at: Moment | None = Field(
         default=None,
         description="when it happened in the world; defaults to now; never in the future "
         "beyond the allowed clock skew",

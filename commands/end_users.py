@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from commands.base import Command, payload
 from commands.hard_rules import (
@@ -19,6 +19,7 @@ from ledger.domain.vocabulary import (
     AccessRequestType,
     Code,
     FormKind,
+    Moment,
     PaymentMethod,
     Process,
     ProctoredOutcome,
@@ -333,10 +334,10 @@ class RecordLoginActivity(Command):
 
     name = "record-login-activity"
     user_ref: Ref
-    period_start: AwareDatetime
-    period_end: AwareDatetime
+    period_start: Moment
+    period_end: Moment
     login_count: int = Field(ge=0, le=1_000_000)
-    last_login_at: AwareDatetime | None = None
+    last_login_at: Moment | None = None
 
     @model_validator(mode="after")
     def _period_in_order(self) -> RecordLoginActivity:

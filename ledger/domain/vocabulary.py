@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints
 
 CocCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[0-9]{3}$")]
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -15,6 +17,23 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000, strip_whitespace=True)]
+
+RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """A time as a datetime or RFC 3339 text with a zone; pydantic alone would also take a
+    number (seconds since 1970) or a date."""
+    if isinstance(value, datetime) or (isinstance(value, str) and RFC3339.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-07-01T00:00:00Z")
+
+
+# A moment in time, as its JSON schema says: "date-time" text (or a datetime in Python).
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class Process(StrEnum):

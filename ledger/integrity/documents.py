@@ -11,7 +11,7 @@
   lists every position the export holds (so an event removed from the file is noticed).
 
 Hashes, keys and signatures are base64. An event's state is given as stored: as text when it
-is UTF-8 (``state``), else as base64 (``state_base64``).
+is UTF-8 (``state``, and ``state_base64`` null), else as base64 (``state_base64``).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def event_json(row: StoredRow, leaf_index: int, proof: Sequence[object]) -> dict
         "topic": row.topic,
     }
     try:
-        event["state"] = row.state.decode("utf-8")
+        event |= {"state": row.state.decode("utf-8"), "state_base64": None}
     except UnicodeDecodeError:
-        event["state_base64"] = b64(row.state)
+        event |= {"state": None, "state_base64": b64(row.state)}
     event["proof"] = list(proof)
     return event
 

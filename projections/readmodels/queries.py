@@ -15,6 +15,7 @@ from projections.compliance.service import ComplianceService
 from projections.readmodels import generations, rows
 from projections.readmodels.db import ReadModelDb
 
+ALL = 2**62  # a LIMIT that keeps everything, on SQLite and PostgreSQL alike
 USER_COLUMNS = (
     "coc, ref, agency_ref, overall, hmis_role, policy_version, as_of, valid_until, evaluation"
 )
@@ -73,7 +74,7 @@ class ReadModels:
             "overall": overall,
             "hmis_role": hmis_role,
             "evaluated": as_of,
-            "evaluation": orjson.loads(evaluation),
+            "evaluation": orjson.loads(evaluation) or None,  # {} while no policy is in force
         }
 
     def user(self, coc: str, ref: str, now: datetime) -> dict[str, Any]:
@@ -103,12 +104,14 @@ class ReadModels:
         )
         return [self._user(row, now) for row in found]
 
-    def user_refs(self, coc: str) -> list[str]:
-        """Every user of a CoC the read models know, current or departed."""
+    def user_refs(self, coc: str, *, after: str = "", limit: int = ALL) -> list[str]:
+        """The users of a CoC the read models know, current or departed, in order of ref
+        (``limit`` after ``after``)."""
         t = self._tables()
         found = self.db.fetchall(
-            f"SELECT ref FROM {t['entities']} WHERE coc = ? AND kind = 'user' ORDER BY ref",
-            (coc,),
+            f"SELECT ref FROM {t['entities']} WHERE coc = ? AND kind = 'user' AND ref > ? "
+            "ORDER BY ref LIMIT ?",
+            (coc, after, limit),
         )
         return [ref for (ref,) in found]
 
@@ -140,14 +143,26 @@ class ReadModels:
         summary["users"] = dict(sorted(counts.items()))
         return summary
 
-    def region(self, coc: str, region: str) -> list[dict[str, Any]]:
+    def agencies(self, coc: str, *, after: str = "", limit: int = 1000) -> list[dict[str, Any]]:
+        """The agencies of a CoC in order of ref (``limit`` after ``after``), each as its
+        summary without user counts."""
+        t = self._tables()
+        found = self.db.fetchall(
+            f"SELECT summary FROM {t['agencies']} WHERE coc = ? AND ref > ? ORDER BY ref LIMIT ?",
+            (coc, after, limit),
+        )
+        return [orjson.loads(summary) for (summary,) in found]
+
+    def region(
+        self, coc: str, region: str, *, after: str = "", limit: int = 1000
+    ) -> list[dict[str, Any]]:
         """Agencies with a fully executed CE MOU for ``region``: eligible for case
-        conferencing there."""
+        conferencing there (in order of agency ref, ``limit`` after ``after``)."""
         t = self._tables()
         found = self.db.fetchall(
             f"SELECT agency_ref, agreement_ref, revision, executed_at FROM {t['regions']} "
-            "WHERE coc = ? AND region = ? ORDER BY agency_ref",
-            (coc, region),
+            "WHERE coc = ? AND region = ? AND agency_ref > ? ORDER BY agency_ref LIMIT ?",
+            (coc, region, after, limit),
         )
         return [
             {"agency_ref": a, "agreement_ref": g, "revision": r, "executed_at": e}
@@ -156,48 +171,77 @@ class ReadModels:
 
     # --- calendar ------------------------------------------------------------------------
 
-    def calendar(self, coc: str, now: datetime, days: int = 30) -> dict[str, list[dict[str, Any]]]:
-        """What expires or falls due in the next ``days`` days, and deadlines already passed."""
+    def calendar(
+        self,
+        coc: str,
+        now: datetime,
+        days: int = 30,
+        *,
+        after: tuple[str, str, str, str, str] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Deadlines already passed (``breached``), then what expires or falls due in the
+        next ``days`` days, in order of (on_date, subject kind, subject ref, clause, what);
+        ``limit`` entries after the one whose order key is ``after``."""
         t = self._tables()
         today, until = now.date().isoformat(), (now.date() + timedelta(days=days)).isoformat()
-        columns = "subject_kind, subject_ref, agency_ref, clause, what, on_date, state"
-        upcoming = self.db.fetchall(
-            f"SELECT {columns} FROM {t['calendar']} WHERE coc = ? AND on_date >= ? "
-            "AND on_date <= ? ORDER BY on_date, subject_ref, clause",
-            (coc, today, until),
-        )
-        breached = self.db.fetchall(
-            f"SELECT {columns} FROM {t['calendar']} WHERE coc = ? AND what = 'due' "
-            "AND on_date < ? ORDER BY on_date, subject_ref, clause",
-            (coc, today),
+        columns = "on_date, subject_kind, subject_ref, clause, what, agency_ref, state"
+        found = self.db.fetchall(
+            f"SELECT {columns} FROM {t['calendar']} WHERE coc = ? "
+            "AND ((what = 'due' AND on_date < ?) OR (on_date >= ? AND on_date <= ?)) "
+            "AND (on_date, subject_kind, subject_ref, clause, what) > (?, ?, ?, ?, ?) "
+            "ORDER BY on_date, subject_kind, subject_ref, clause, what LIMIT ?",
+            (coc, today, today, until, *(after or ("",) * 5), limit),
         )
         names = columns.split(", ")
-        return {
-            "upcoming": [dict(zip(names, r, strict=True)) for r in upcoming],
-            "breached": [dict(zip(names, r, strict=True)) for r in breached],
-        }
+        return [
+            dict(zip(names, row, strict=True)) | {"breached": row[0] < today and row[4] == "due"}
+            for row in found
+        ]
 
     # --- audit trail ---------------------------------------------------------------------
 
     def audit_trail(
-        self, coc: str, kind: str, ref: str, known_at: datetime | None = None
+        self,
+        coc: str,
+        kind: str,
+        ref: str,
+        known_at: datetime | None = None,
+        *,
+        after: int = 0,
+        limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        """Every event of one entity in order with both clocks, who recorded it, and the
-        corrections linked both ways (optionally only what was recorded by ``known_at``)."""
+        """The events of one entity in order of version with both clocks, who recorded them,
+        and the corrections linked both ways (optionally only what was recorded by
+        ``known_at``); ``limit`` events after version ``after``."""
         t = self._tables()
+        entity = (
+            f"entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? "
+            "AND ref = ?) AND recorded_at <= ?"
+        )
+        key = (coc, kind, ref, rows.iso(known_at) if known_at else "9999")
+        links = self.db.fetchall(
+            f"SELECT version, position, type, corrects_version FROM {t['audit']} "
+            f"WHERE {entity} ORDER BY version",
+            key,
+        )
+        if not links:
+            raise NotFound(f"no {kind} {ref!r} in {coc}")
+        position_of = {v: p for v, p, _, _ in links}
+        corrected_by: dict[int, list[dict[str, Any]]] = {}
+        for v, p, typ, corrects in links:
+            if corrects is not None and corrects in position_of:
+                corrected_by.setdefault(corrects, []).append(
+                    {"version": v, "position": p, "type": typ}
+                )
         found = self.db.fetchall(
             "SELECT position, version, type, event_id, effective_at, recorded_at, actor, "
             f"source, request_id, corrects_version, payload FROM {t['audit']} "
-            f"WHERE entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? "
-            "AND ref = ?) AND recorded_at <= ? ORDER BY version",
-            (coc, kind, ref, rows.iso(known_at) if known_at else "9999"),
+            f"WHERE {entity} AND version > ? ORDER BY version LIMIT ?",
+            (*key, after, limit),
         )
-        if not found:
-            raise NotFound(f"no {kind} {ref!r} in {coc}")
-        entries = []
-        by_version: dict[int, dict[str, Any]] = {}
-        for p, v, typ, eid, eff, rec, actor, source, req, corrects, payload in found:
-            entry = {
+        return [
+            {
                 "position": p,
                 "version": v,
                 "type": typ,
@@ -208,16 +252,13 @@ class ReadModels:
                 "source": source,
                 "request_id": req,
                 "payload": orjson.loads(payload),
-                "corrects": None,
-                "corrected_by": [],
+                "corrects": {"version": corrects, "position": position_of[corrects]}
+                if corrects is not None and corrects in position_of
+                else None,
+                "corrected_by": corrected_by.get(v, []),
             }
-            if corrects is not None and corrects in by_version:
-                target = by_version[corrects]
-                entry["corrects"] = {"version": corrects, "position": target["position"]}
-                target["corrected_by"].append({"version": v, "position": p, "type": typ})
-            by_version[v] = entry
-            entries.append(entry)
-        return entries
+            for p, v, typ, eid, eff, rec, actor, source, req, corrects, payload in found
+        ]
 
     # --- lag -----------------------------------------------------------------------------
 

@@ -79,7 +79,15 @@ class TimeTravel:
             if user is None or user.created.effective_at > as_of:
                 continue
             if in_force is None:
-                answers.append({"ref": ref, "overall": rows.NO_POLICY, "hmis_role": None})
+                answers.append(
+                    {
+                        "ref": ref,
+                        "agency_ref": user.agency_ref,
+                        "overall": rows.NO_POLICY,
+                        "hmis_role": None,
+                        "unmet": [],
+                    }
+                )
                 continue
             evaluation = service.evaluate_user(coc, ref, as_of)
             answers.append(

@@ -77,7 +77,7 @@ async def test_posted_command_is_in_the_entity_history_with_both_clocks_and_acto
     history = await (await client.get("/v1/cocs/MO-606/entities/agency/AG1/history")).json()
     assert history["entity_id"] == receipt["entity_id"]
     assert history["kind"] == "agency"
-    [event] = history["events"]
+    [event] = history["items"]
     assert event["type"] == "Agency.Registered"
     assert event["position"] == receipt["events"][0]["position"]
     assert event["version"] == 1
@@ -222,4 +222,4 @@ async def test_the_actor_recorded_is_the_token_subject_and_x_actor_is_ignored(
 
     assert response.status == 201, await response.text()
     history = await (await client.get("/v1/cocs/MO-606/entities/coc/-/history")).json()
-    assert history["events"][0]["actor"] == "hmis-lead-desk"
+    assert history["items"][0]["actor"] == "hmis-lead-desk"

@@ -37,7 +37,7 @@ async def test_an_entity_history_carries_its_version_as_etag(
 
     assert response.headers["ETag"] == '"2"'
     assert by_id.headers["ETag"] == '"2"'
-    assert (await response.json())["events"][-1]["version"] == 2
+    assert (await response.json())["items"][-1]["version"] == 2
 
 
 async def test_a_history_the_caller_has_is_not_sent_again(

@@ -55,7 +55,7 @@ async def test_a_feed_event_carries_entity_type_clocks_actor_source_request_and_
     assert item["type"] == "Agency.Registered"
     assert item["actor"] == ACTOR
     assert item["source"] == "api"
-    first = history["events"][0]
+    first = history["items"][0]
     for field in ("position", "event_id", "effective_at", "recorded_at", "request_id", "payload"):
         assert item[field] == first[field], field
     assert item["payload"]["name"] == "Cedar"

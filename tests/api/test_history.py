@@ -27,7 +27,7 @@ async def test_coc_history_is_addressed_with_a_dash(client: Client, two_cocs: st
     assert response.status == 200
     body = await response.json()
     assert body["entity_id"] == str(entity_id("coc", "MO-606"))
-    assert [e["type"] for e in body["events"]] == ["CoC.Registered"]
+    assert [e["type"] for e in body["items"]] == ["CoC.Registered"]
 
 
 async def test_history_lists_events_in_order_with_positions(
@@ -37,7 +37,7 @@ async def test_history_lists_events_in_order_with_positions(
     await post("join-region", {"coc": "MO-606", "agency_ref": "AG1", "region": "R1"})
 
     events = (await (await client.get("/v1/cocs/MO-606/entities/agency/AG1/history")).json())[
-        "events"
+        "items"
     ]
 
     assert [(e["type"], e["version"]) for e in events] == [

@@ -167,10 +167,10 @@ async def test_the_read_models_follow_lms_records_into_the_audit_trail(
     await settled(client, ledger)
 
     trail = await (await client.get(f"/v1/cocs/MO-606/audit/user/{missouri_user}")).json()
-    assert "EndUser.CourseCompleted" in [e["type"] for e in trail["events"]]
+    assert "EndUser.CourseCompleted" in [e["type"] for e in trail["items"]]
     record = UUID(held["record_id"]).hex
     trail = await (await client.get(f"/v1/cocs/MO-606/audit/lms-completion/{record}")).json()
-    assert [e["type"] for e in trail["events"]] == [
+    assert [e["type"] for e in trail["items"]] == [
         "LmsCompletion.Received",
         "LmsCompletion.Matched",
     ]
@@ -296,15 +296,13 @@ async def test_a_delivery_for_an_unknown_coc_is_not_found(client: Client, coc: s
     await problem(response, 404, "not_found")
 
 
-async def test_the_unmatched_list_pages_with_after_and_limit(
-    client: Client, missouri_user: str
-) -> None:
+async def test_the_unmatched_list_pages_with_a_cursor(client: Client, missouri_user: str) -> None:
     for n in range(3):
         await deliver(client, delivery(achievement_id=n + 1))
 
     first = await (await client.get(UNMATCHED, params={"limit": "2"})).json()
     rest = await (
-        await client.get(UNMATCHED, params={"limit": "2", "after": str(first["next"])})
+        await client.get(UNMATCHED, params={"limit": "2", "cursor": first["next"]})
     ).json()
 
     listed = [i["source_record_id"] for i in first["items"] + rest["items"]]

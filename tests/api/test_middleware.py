@@ -32,7 +32,7 @@ async def test_a_given_request_id_is_echoed_and_recorded_on_the_event(
 
     assert response.headers["X-Request-ID"] == "trace-7"
     history = await (await client.get("/v1/cocs/MO-606/entities/coc/-/history")).json()
-    assert history["events"][0]["request_id"] == "trace-7"
+    assert history["items"][0]["request_id"] == "trace-7"
 
 
 @pytest.mark.parametrize("given", [None, "", "has space", "x" * 201, "robin@example.org"])

@@ -131,7 +131,7 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
         history_url = f"{servers[-1].base}/v1/cocs/WI-500/entities/coc/-/history"
         status, history = _call(history_url, headers=auth)
         assert status == 200, history
-        [event] = history["events"]
+        [event] = history["items"]
         assert (event["type"], event["actor"], event["request_id"]) == (
             "CoC.Registered",
             "e2e-tester",

@@ -136,6 +136,7 @@ def _paths() -> dict[str, str]:
         "compliance": f"{base}/users/mo-u1/compliance",
         "user": f"{base}/users/mo-u1",
         "users": f"{base}/users",
+        "agencies": f"{base}/agencies",
         "agency": f"{base}/agencies/MO-CFS",
         "region": f"{base}/regions/R1/case-conferencing",
         "calendar": f"{base}/calendar?days=366",
@@ -150,6 +151,8 @@ def _paths() -> dict[str, str]:
         "events_stream": f"{base}/events/stream",
         "readyz": "/readyz",
         "metrics": "/metrics",
+        "openapi": "/v1/openapi.json",
+        "docs": "/docs",
         "lms_unmatched": f"{base}/lms/unmatched",
     }
 

@@ -282,12 +282,13 @@ class Event:
         self.version = field(doc, "originator_version", int, where)
         self.topic = field(doc, "topic", str, where)
         self.proof = field(doc, "proof", list, where)
-        if isinstance(doc.get("state"), str):
-            self.state = doc["state"].encode("utf-8", "surrogatepass")
-        elif isinstance(doc.get("state_base64"), str):
-            self.state = unbase64(doc["state_base64"], f"{where} state")
+        text, encoded = doc.get("state"), doc.get("state_base64")
+        if isinstance(text, str) and encoded is None:
+            self.state = text.encode("utf-8", "surrogatepass")
+        elif text is None and isinstance(encoded, str):
+            self.state = unbase64(encoded, f"{where} state")
         else:
-            raise Unusable(f"{where}: no 'state' (text) or 'state_base64'")
+            raise Unusable(f"{where}: not exactly one of 'state' (text) and 'state_base64'")
         if not all(-(2**63) <= n < 2**63 for n in (self.position, self.version)):
             raise Failed("a position or version out of range", self.position)
 

@@ -111,27 +111,10 @@ class IntegrityStore:
 
     # --- the stored events, as stored ----------------------------------------------------
 
-    def rows_after(
-        self, position: int | None, limit: int, upto: int | None = None
-    ) -> list[StoredRow]:
+    def rows_after(self, position: int | None, limit: int) -> list[StoredRow]:
         """Up to ``limit`` stored rows after ``position`` (None: from the first, whatever
-        its position) up to ``upto``, in log order."""
-        column = self._position_column
-        conditions, params = [], []
-        if position is not None:
-            conditions.append(f"{column} > ?")
-            params.append(position)
-        if upto is not None:
-            conditions.append(f"{column} <= ?")
-            params.append(upto)
-        statement = self._select_rows
-        if conditions:
-            statement += "WHERE " + " AND ".join(conditions) + " "
-        statement += f"ORDER BY {column} LIMIT ?"
-        params.append(limit)
-        with self._reading() as cursor:
-            cursor.execute(self.sql(statement), params)
-            return [StoredRow(*row) for row in cursor.fetchall()]
+        its position), in log order."""
+        return [StoredRow(*row) for row in self.row_tuples_after(position, limit)]
 
     def row_tuples_after(
         self, position: int | None, limit: int

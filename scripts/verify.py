@@ -366,10 +366,10 @@ def _statement(doc: dict[str, Any], keys: Keys, checkpoint: Checkpoint) -> tuple
     positions = [number(p, "a listed position") for p in listed]
     if len(positions) != number(values["events"], "the statement's event count"):
         raise Failed("the export statement's count disagrees with its positions")
-    subject = doc.get("subject", {})
-    if not isinstance(subject, dict):
-        raise Failed("the bundle's subject disagrees with its signed export statement")
-    if subject:  # shown for readers: must be what the statement signs
+    if "subject" in doc:  # shown for readers: must be what the statement signs
+        subject = doc["subject"]
+        if not isinstance(subject, dict):
+            raise Failed("the bundle's subject disagrees with its signed export statement")
         kind, coc, ref = subject.get("kind"), subject.get("coc"), subject.get("ref")
         shown = f"coc {coc}" if kind == "coc" and ref == "-" else f"{kind} {coc} {ref}"
         if shown != values["subject"]:

@@ -20,38 +20,26 @@ configuration error.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from uuid import uuid4
 
 import orjson
-from eventsourcing.persistence import PersistenceError
-from pydantic import ValidationError
 
 from commands.base import Caller
+from commands.operator import login_name, run_on_store
 from commands.signing_keys import init_key, rotate_key
 from ledger.application import Ledger
 from ledger.domain.base import Source
-from ledger.errors import InvalidInput, LedgerError, NotFound, RuleViolation
 from ledger.integrity import documents
 from ledger.integrity.keyring import KeyRecord, recorded_keys
 from ledger.settings import Settings
 
-REFUSED, USAGE_ERROR = 1, 2
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "operator"
-
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--actor", default=_login_name(), help="who runs this (recorded)")
+    common.add_argument("--actor", default=login_name(), help="who runs this (recorded)")
     store = common.add_mutually_exclusive_group()
     store.add_argument("--database-url", metavar="URL", help="postgresql://... (else settings)")
     store.add_argument("--sqlite-path", type=Path, metavar="PATH", help="an SQLite file")
@@ -89,31 +77,7 @@ def _run(ledger: Ledger, settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = Settings.for_store(args.database_url, args.sqlite_path)
-        ledger = Ledger(settings)
-    except ValidationError as err:
-        print(f"signing-key: invalid configuration: {err.error_count()} error(s)", file=sys.stderr)
-        return USAGE_ERROR
-    except (InvalidInput, PersistenceError, OSError) as err:
-        print(f"signing-key: cannot open the store: {err}", file=sys.stderr)
-        return USAGE_ERROR
-    try:
-        return _run(ledger, settings, args)
-    except ValidationError as err:
-        print(f"signing-key: {err.errors(include_input=False)[0]['msg']}", file=sys.stderr)
-        return USAGE_ERROR
-    except (NotFound, RuleViolation) as err:
-        print(f"signing-key: {err.message}", file=sys.stderr)
-        return REFUSED
-    except LedgerError as err:
-        print(f"signing-key: {err.message}", file=sys.stderr)
-        return USAGE_ERROR
-    except OSError as err:
-        print(f"signing-key: {err}", file=sys.stderr)
-        return USAGE_ERROR
-    finally:
-        ledger.close()
+    return run_on_store("signing-key", args, lambda ledger, settings: _run(ledger, settings, args))
 
 
 if __name__ == "__main__":

@@ -19,17 +19,15 @@ Exit status: 0 done, 1 refused (unknown token, already revoked), 2 usage or conf
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import orjson
-from eventsourcing.persistence import PersistenceError
-from pydantic import ValidationError
 
 from commands.base import Caller
+from commands.operator import login_name, run_on_store
 from commands.tokens import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -42,23 +40,12 @@ from ledger.application import Ledger
 from ledger.domain.base import Source
 from ledger.domain.organisations import Agency
 from ledger.domain.tokens import Role
-from ledger.errors import InvalidInput, LedgerError, NotFound, RuleViolation
 from ledger.ids import entity_id
-from ledger.settings import Settings
-
-REFUSED, USAGE_ERROR = 1, 2
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "operator"
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--actor", default=_login_name(), help="who runs this (recorded)")
+    common.add_argument("--actor", default=login_name(), help="who runs this (recorded)")
     store = common.add_mutually_exclusive_group()
     store.add_argument("--database-url", metavar="URL", help="postgresql://... (else settings)")
     store.add_argument("--sqlite-path", type=Path, metavar="PATH", help="an SQLite file")
@@ -120,37 +107,9 @@ def _run(ledger: Ledger, args: argparse.Namespace) -> int:
     return 0
 
 
-def _problems(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
-        for e in err.errors(include_input=False)
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = Settings.for_store(args.database_url, args.sqlite_path)
-        ledger = Ledger(settings)
-    except ValidationError as err:
-        print(f"token: invalid configuration: {_problems(err)}", file=sys.stderr)
-        return USAGE_ERROR
-    except (InvalidInput, PersistenceError, OSError) as err:
-        print(f"token: cannot open the store: {err}", file=sys.stderr)
-        return USAGE_ERROR
-    try:
-        return _run(ledger, args)
-    except ValidationError as err:
-        print(f"token: {_problems(err)}", file=sys.stderr)
-        return USAGE_ERROR
-    except (NotFound, RuleViolation) as err:
-        print(f"token: {err.message}", file=sys.stderr)
-        return REFUSED
-    except LedgerError as err:
-        print(f"token: {err.message}", file=sys.stderr)
-        return USAGE_ERROR
-    finally:
-        ledger.close()
+    return run_on_store("token", args, lambda ledger, settings: _run(ledger, args))
 
 
 if __name__ == "__main__":

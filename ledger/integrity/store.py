@@ -17,12 +17,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
+from eventsourcing.persistence import Tracking
 
 from ledger.application import Ledger
 from ledger.integrity.leaves import StoredRow
 from ledger.integrity.tree import NodeKey
+from ledger.own_tables import OwnTables
 
 SEALER = "integrity-sealer"
 LEAVES, NODES, CHECKPOINTS = "integrity_leaves", "integrity_nodes", "integrity_checkpoints"
@@ -41,24 +41,12 @@ def _tables(blob: str) -> list[str]:
     ]
 
 
-class IntegrityStore:
+class IntegrityStore(OwnTables):
     """SQL for the integrity tables and the raw event rows, on either backend."""
 
     def __init__(self, ledger: Ledger) -> None:
-        recorder = ledger.recorder
-        self.datastore: Any = recorder.datastore  # type: ignore[attr-defined]
-        self.events_table: str = recorder.events_table_name  # type: ignore[attr-defined]
-        self.postgres = not isinstance(recorder, SQLiteApplicationRecorder)
-        self.tracking: TrackingRecorder
-        if self.postgres:
-            from eventsourcing.postgres import PostgresTrackingRecorder
-
-            self.schema: str = self.datastore.schema or ""
-            self.tracking = PostgresTrackingRecorder(self.datastore, tracking_table_name=TRACKING)
-        else:
-            self.schema = ""
-            self.tracking = SQLiteTrackingRecorder(self.datastore)
-        self.tracking.create_table()
+        super().__init__(ledger, TRACKING)
+        self.events_table: str = ledger.recorder.events_table_name  # type: ignore[attr-defined]
         position = "notification_id" if self.postgres else "rowid"
         oid = "replace(originator_id::text, '-', '')" if self.postgres else "originator_id"
         self._select_rows = (
@@ -78,18 +66,10 @@ class IntegrityStore:
 
     # --- SQL -----------------------------------------------------------------------------
 
-    def table(self, name: str) -> str:
-        return f'"{self.schema}"."{name}"' if self.schema else name
-
     def sql(self, statement: str) -> str:
         """Table names in braces qualified; ``?`` placeholders in the backend's style."""
         statement = statement.format_map(_Names(self))
         return statement.replace("?", "%s") if self.postgres else statement
-
-    @contextmanager
-    def transaction(self, commit: bool = True) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:

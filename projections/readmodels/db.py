@@ -3,14 +3,13 @@ schema, and the transactions that change them together with their tracking posit
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
+from eventsourcing.persistence import Tracking
 
 from ledger.application import Ledger
+from ledger.own_tables import OwnTables
 
 GENERATIONS = "readmodel_generations"
 TRACKING = "readmodel_tracking"
@@ -75,23 +74,11 @@ NAMED_INDEXES = {
 }
 
 
-class ReadModelDb:
+class ReadModelDb(OwnTables):
     """Connections, SQL dialect and tracking for the read models of one store."""
 
     def __init__(self, ledger: Ledger) -> None:
-        recorder = ledger.recorder
-        self.datastore: Any = recorder.datastore  # type: ignore[attr-defined]
-        self.postgres = not isinstance(recorder, SQLiteApplicationRecorder)
-        self.tracking: TrackingRecorder
-        if self.postgres:
-            from eventsourcing.postgres import PostgresTrackingRecorder
-
-            self.schema: str = self.datastore.schema or ""
-            self.tracking = PostgresTrackingRecorder(self.datastore, tracking_table_name=TRACKING)
-        else:
-            self.schema = ""
-            self.tracking = SQLiteTrackingRecorder(self.datastore)
-        self.tracking.create_table()
+        super().__init__(ledger, TRACKING)
         with self.transaction() as cursor:
             self.execute(
                 cursor,
@@ -101,9 +88,6 @@ class ReadModelDb:
             )
 
     # --- naming and SQL ------------------------------------------------------------------
-
-    def table(self, name: str) -> str:
-        return f'"{self.schema}"."{name}"' if self.schema else name
 
     def prefix(self, generation: int) -> str:
         return f"rm{generation}_"
@@ -130,11 +114,6 @@ class ReadModelDb:
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.transaction(commit=False) as cursor:
             return self.query(cursor, statement, params)
-
-    @contextmanager
-    def transaction(self, commit: bool = True) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
 
     # --- one generation's tables ---------------------------------------------------------
 

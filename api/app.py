@@ -17,6 +17,7 @@ from api.health import health_routes
 from api.history_routes import history_routes
 from api.integrity_routes import integrity_routes
 from api.keys import (
+    COMMITTER,
     COMPLIANCE,
     EXPORTS,
     INTEGRITY,
@@ -36,6 +37,7 @@ from api.observability import (
 )
 from api.openapi import openapi_routes
 from api.readmodel_routes import readmodel_routes
+from commands.group_commit import GroupCommitter
 from ledger.application import Ledger
 from ledger.integrity import runner
 from ledger.integrity.service import Integrity
@@ -61,6 +63,17 @@ def _own_ledger(settings: Settings) -> Callable[[web.Application], AsyncIterator
             await asyncio.to_thread(ledger.close)
 
     return ledger_context
+
+
+async def _committer(app: web.Application) -> AsyncIterator[None]:
+    """A cleanup context for the thread that runs the commands of requests in groups."""
+    committer = GroupCommitter(app[LEDGER])
+    committer.start()
+    app[COMMITTER] = committer
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(committer.stop)
 
 
 def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -138,6 +151,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     else:
         app[LEDGER] = ledger
         app[COMPLIANCE] = ComplianceService(ledger)
+    app.cleanup_ctx.append(_committer)
     app.cleanup_ctx.append(authenticator_context)
     app.cleanup_ctx.append(_read_models(settings))
     app.cleanup_ctx.append(_integrity(settings))

@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from api.auth import principal_of
-from api.keys import COMPLIANCE, LEDGER, REQUEST_ID
+from api.keys import COMMITTER, COMPLIANCE, LEDGER, REQUEST_ID
 from api.models import CommandCatalogue, CommandInfo
 from api.openapi import Header, Operation, describe
 from api.permissions import check_command, command_route_name
@@ -17,7 +17,8 @@ from api.preconditions import if_match, mismatch_problem, written_etag
 from api.problems import ApiProblem, validation_problem
 from api.responses import JSON, model_response
 from commands.base import Caller, Command, Receipt
-from commands.registry import COMMANDS, CommandSpec, run
+from commands.group_commit import Submission
+from commands.registry import COMMANDS, CommandSpec
 from ledger.domain.base import Source
 from ledger.errors import VersionMismatch
 
@@ -116,10 +117,9 @@ def _handler(spec: CommandSpec) -> Handler:
         ledger = request.app[LEDGER]
         await check_command(command, principal.role, principal.coc, principal.agency_ref, ledger)
         caller = Caller(actor=principal.subject, source=Source.API, request_id=request[REQUEST_ID])
+        submission = Submission(command, caller, request.app[COMPLIANCE], expected)
         try:
-            receipt = await asyncio.to_thread(
-                run, ledger, command, caller, request.app[COMPLIANCE], if_match=expected
-            )
+            receipt = await asyncio.wrap_future(request.app[COMMITTER].submit(submission))
         except VersionMismatch as err:
             raise mismatch_problem(err) from err
         location = f"/v1/cocs/{receipt.coc}/entities/by-id/{receipt.entity_id}/history"

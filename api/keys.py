@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from commands.group_commit import GroupCommitter
 from ledger.application import Ledger
 from ledger.integrity.service import Integrity
 from ledger.settings import Settings
@@ -16,6 +17,8 @@ from projections.readmodels.timetravel import TimeTravel
 SETTINGS = web.AppKey("settings", Settings)
 LEDGER = web.AppKey("ledger", Ledger)
 COMPLIANCE = web.AppKey("compliance", ComplianceService)
+# runs the commands of concurrent requests in groups, one transaction per group
+COMMITTER = web.AppKey("committer", GroupCommitter)
 READ_MODELS = web.AppKey("read_models", ReadModels)
 TIME_TRAVEL = web.AppKey("time_travel", TimeTravel)
 INTEGRITY = web.AppKey("integrity", Integrity)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
 from commands.base import Caller, Command, IfMatch, Receipt, WrittenEvent
@@ -45,6 +45,9 @@ class UnitOfWork:
         self.meta = meta
         self.eligibility = eligibility
         self._aggregates: dict[UUID, LedgerAggregate] = {}
+        # events each aggregate had pending before this command (commands run together
+        # share the aggregates an earlier one changed: see commands/group_commit.py)
+        self._before: dict[UUID, int] = {}
 
     def find(self, cls: type[A], *key: str) -> A | None:
         aggregate_id = entity_id(cls.kind, self.meta.coc, *key)
@@ -55,6 +58,7 @@ class UnitOfWork:
         aggregate = self.ledger.load(cls, aggregate_id)
         if aggregate is not None:
             self._aggregates[aggregate_id] = aggregate
+            self._before[aggregate_id] = len(aggregate.pending_events)
         return aggregate
 
     def get(self, cls: type[A], *key: str) -> A:
@@ -88,6 +92,7 @@ class UnitOfWork:
                 ref=name,
             )
         self._aggregates[aggregate.id] = aggregate
+        self._before[aggregate.id] = 0
         return aggregate
 
     def require_not_future(self, moment: datetime, field: str) -> None:
@@ -95,7 +100,14 @@ class UnitOfWork:
         require_not_future(self.ledger, self.meta.timestamp, moment, field)
 
     def changed(self) -> list[LedgerAggregate]:
-        return [a for a in self._aggregates.values() if a.pending_events]
+        return [a for a in self._aggregates.values() if self.new_events(a)]
+
+    def new_events(self, aggregate: LedgerAggregate) -> list[Any]:
+        """The events this command added to ``aggregate`` (not yet saved)."""
+        return list(aggregate.pending_events[self._before.get(aggregate.id, 0) :])
+
+    def aggregates(self) -> dict[UUID, LedgerAggregate]:
+        return dict(self._aggregates)
 
     def ids(self) -> list[UUID]:
         return list(self._aggregates)
@@ -134,20 +146,7 @@ def execute(
     it (checked on the state the command decides on, so a concurrent write is caught by the
     store's version check and the retry sees it); a replay of an earlier identical command
     under the same idempotency key returns its receipt whatever the entity's version now."""
-    now = ledger.clock.now()
-    effective_at = command.effective_at or now
-    require_not_future(ledger, now, effective_at, "effective_at")
-    meta = EventMeta(
-        coc=command.coc,
-        actor=caller.actor,
-        source=caller.source,
-        request_id=caller.request_id,
-        effective_at=effective_at,
-        timestamp=now,
-    )
-    attempt = Attempt(
-        ledger, command, meta, eligibility or NoPolicyAdopted(), handler, creates_tenant, if_match
-    )
+    attempt = prepare(ledger, command, caller, handler, eligibility, creates_tenant, if_match)
     for number in range(ledger.settings.command_retries + 1):
         if number:
             _back_off(number)
@@ -159,6 +158,40 @@ def execute(
         f"{command.name} kept colliding with concurrent writes "
         f"({ledger.settings.command_retries + 1} attempts); retry later"
     )
+
+
+def prepare(
+    ledger: Ledger,
+    command: Command,
+    caller: Caller,
+    handler: Handler,
+    eligibility: EligibilityPolicy | None = None,
+    creates_tenant: bool = False,
+    if_match: IfMatch | None = None,
+) -> Attempt:
+    """An attempt at ``command``, stamped now (refused when it is dated in the future)."""
+    now = ledger.clock.now()
+    effective_at = command.effective_at or now
+    require_not_future(ledger, now, effective_at, "effective_at")
+    meta = EventMeta(
+        coc=command.coc,
+        actor=caller.actor,
+        source=caller.source,
+        request_id=caller.request_id,
+        effective_at=effective_at,
+        timestamp=now,
+    )
+    return Attempt(
+        ledger, command, meta, eligibility or NoPolicyAdopted(), handler, creates_tenant, if_match
+    )
+
+
+class Decision(NamedTuple):
+    """What one command decided: its entity, the aggregates to save, its own new events."""
+
+    subject: LedgerAggregate
+    aggregates: list[LedgerAggregate]
+    events: list[Any]
 
 
 class Attempt:
@@ -185,48 +218,62 @@ class Attempt:
 
     def run(self) -> Receipt | None:
         """The receipt, or None when a concurrent write got there first (try again)."""
-        ledger, command = self.ledger, self.command
-        uow = UnitOfWork(ledger, self.meta, self.policy)
+        uow = self.unit_of_work()
         try:
-            if not self.creates_tenant:
-                uow.process()
-            subject = self.handler(command, uow)
-            if self.if_match is not None:
-                _check_version(subject, self.if_match)
+            decision = self.decide(uow)
         except LedgerError:
             replay = self._after_failure(uow)
             if replay is not None:
                 return replay
             raise
-        changed = uow.changed()
-        to_save: list[LedgerAggregate] = list(changed)
-        if command.idempotency_key:
-            written = [
-                (str(e.originator_id), e.originator_version, get_topic(type(e)))
-                for a in changed
-                for e in a.pending_events
-            ]
-            to_save.append(
-                IdempotencyRecord.record(
-                    command.idempotency_key,
-                    command.name,
-                    self.digest,
-                    subject.kind,
-                    str(subject.id),
-                    written,
-                    self.meta,
-                )
-            )
         try:
-            recordings = ledger.save_all(to_save)
+            recordings = self.ledger.save_all(decision.aggregates)
         except IntegrityError:
             return self._after_failure(uow)
+        return self.receipt(decision, recordings)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.ledger, self.meta, self.policy)
+
+    def decide(self, uow: UnitOfWork) -> Decision:
+        """Run the handler on ``uow``: the events it decided on and what to save."""
+        command = self.command
+        if not self.creates_tenant:
+            uow.process()
+        subject = self.handler(command, uow)
+        if self.if_match is not None:
+            _check_version(subject, len(uow.new_events(subject)), self.if_match)
+        aggregates = uow.changed()
+        events = [e for a in aggregates for e in uow.new_events(a)]
+        if command.idempotency_key:
+            record = IdempotencyRecord.record(
+                command.idempotency_key,
+                command.name,
+                self.digest,
+                subject.kind,
+                str(subject.id),
+                [(str(e.originator_id), e.originator_version, get_topic(type(e))) for e in events],
+                self.meta,
+            )
+            aggregates.append(record)
+            events.extend(record.pending_events)
+        return Decision(subject, aggregates, events)
+
+    def receipt(self, decision: Decision, recordings: Sequence[Recording[UUID]]) -> Receipt:
+        """The receipt of ``decision`` from the recordings of a save that included it."""
+        own = {(e.originator_id, e.originator_version) for e in decision.events}
+        mine = [
+            r
+            for r in recordings
+            if (r.domain_event.originator_id, r.domain_event.originator_version) in own
+        ]
+        subject = decision.subject
         return Receipt(
-            command=command.name,
-            coc=command.coc,
+            command=self.command.name,
+            coc=self.command.coc,
             entity_kind=subject.kind,
             entity_id=subject.id,
-            idempotency_key=command.idempotency_key,
+            idempotency_key=self.command.idempotency_key,
             events=[
                 WrittenEvent(
                     entity_id=r.domain_event.originator_id,
@@ -234,11 +281,15 @@ class Attempt:
                     topic=r.notification.topic,
                     position=r.notification.id,
                 )
-                for r in recordings
+                for r in mine
                 if not isinstance(r.domain_event, IdempotencyRecord.Event)
             ],
-            position=max(r.notification.id for r in recordings),
+            position=max(r.notification.id for r in mine),
         )
+
+    def replay(self) -> Receipt | None:
+        """The receipt of an earlier identical command under the same key, if any."""
+        return _replay(self.ledger, self.command, self.digest)
 
     def _after_failure(self, uow: UnitOfWork) -> Receipt | None:
         """Drop the attempt's cached entities; the earlier receipt if the key was used."""
@@ -246,9 +297,10 @@ class Attempt:
         return _replay(self.ledger, self.command, self.digest)
 
 
-def _check_version(subject: LedgerAggregate, if_match: IfMatch) -> None:
-    """Refuse the command when its entity was not at an expected version before it."""
-    before = subject.version - len(subject.pending_events)
+def _check_version(subject: LedgerAggregate, added: int, if_match: IfMatch) -> None:
+    """Refuse the command when its entity was not at an expected version before it (it has
+    added ``added`` events)."""
+    before = subject.version - added
     if if_match.accepts(before):
         return
     expected = ", ".join(map(str, sorted(if_match.versions))) or "any existing version"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -76,6 +76,17 @@ class Ledger(Application[UUID]):
             threading.Lock() if settings.backend == "sqlite" else nullcontext()
         )
         self._save_listeners: list[SaveListener] = []
+        self._shared = threading.local()
+
+    @contextmanager
+    def sharing(self, aggregates: dict[UUID, LedgerAggregate]) -> Iterator[None]:
+        """While it lasts, :meth:`load` in this thread returns these (unsaved) aggregates
+        themselves: commands run together see what the earlier ones decided."""
+        self._shared.aggregates = aggregates
+        try:
+            yield
+        finally:
+            self._shared.aggregates = None
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the given settings configure the store: the process environment is not read."""
@@ -93,6 +104,10 @@ class Ledger(Application[UUID]):
     # --- reading -------------------------------------------------------------------------
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        shared = getattr(self._shared, "aggregates", None)
+        if shared is not None and aggregate_id in shared:
+            found = shared[aggregate_id]
+            return found if isinstance(found, cls) else None
         try:
             aggregate: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -134,13 +149,18 @@ class Ledger(Application[UUID]):
     # --- writing -------------------------------------------------------------------------
 
     def save_all(
-        self, aggregates: Iterable[LedgerAggregate], *, by_recorded_time: bool = False
+        self,
+        aggregates: Iterable[LedgerAggregate],
+        *,
+        by_recorded_time: bool = False,
+        order: Callable[[LedgerEvent], int] | None = None,
     ) -> Sequence[Recording[UUID]]:
         """Save pending events of several aggregates atomically.
 
         The events are written aggregate by aggregate, unless ``by_recorded_time``: then the
         events of all aggregates are interleaved by their recorded time (a stable sort, so each
-        entity's events keep their order), as a log written by many writers holds them.
+        entity's events keep their order), as a log written by many writers holds them; or,
+        with ``order``, by that key of each event (also stable).
 
         Raises IntegrityError when another writer got there first (the caller retries),
         and StoreUnavailable when the store cannot be reached or locked in time.
@@ -154,6 +174,8 @@ class Ledger(Application[UUID]):
             processing_event.aggregates[aggregate.id] = aggregate
         if by_recorded_time:
             processing_event.events.sort(key=_recorded_time)
+        elif order is not None:
+            processing_event.events.sort(key=order)  # type: ignore[arg-type]
         try:
             recordings = self._record(processing_event)
         except IntegrityError:

@@ -107,7 +107,7 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
 async def test_an_unavailable_store_on_write_is_a_503_problem(
     settings: Settings, ledger: Ledger, admins: CocAdmins, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unavailable(self: Ledger, aggregates: object) -> None:
+    def unavailable(self: Ledger, aggregates: object, **_: object) -> None:
         raise StoreUnavailable("lock timeout")
 
     await admins.secret("MO-606")

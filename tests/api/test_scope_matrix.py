@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +27,12 @@ from uuid import uuid4
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from api import command_routes
 from api.app import create_app
 from api.permissions import PERMISSIONS, Scope, command_route_name
 from commands import agreements, end_users, obligations
 from commands.base import Caller, Command, Receipt
 from commands.demo import load_demo
+from commands.group_commit import GroupCommitter, Submission
 from commands.registry import COMMANDS, run
 from commands.signing_keys import init_key
 from ledger.application import Ledger
@@ -451,21 +452,26 @@ async def matrix(
     }
     executed: list[tuple[Command, Caller]] = []
 
-    def stub(ledger: Ledger, command: Command, caller: Caller, *_: Any, **__: Any) -> Receipt:
-        executed.append((command, caller))
-        return Receipt(
-            command=command.name,
-            coc=command.coc,
-            entity_kind="stub",
-            entity_id=uuid4(),
-            events=[],
-            position=0,
+    def stub(_: GroupCommitter, submission: Submission) -> Future[Receipt]:
+        command = submission.command
+        executed.append((command, submission.caller))
+        done: Future[Receipt] = Future()
+        done.set_result(
+            Receipt(
+                command=command.name,
+                coc=command.coc,
+                entity_kind="stub",
+                entity_id=uuid4(),
+                events=[],
+                position=0,
+            )
         )
+        return done
 
     async with TestClient(TestServer(create_app(settings, ledger))) as client:
         await settled(client, ledger, bearer(tokens[OWN, Role.ADMIN]))
         await signed(client, bearer(tokens[OWN, Role.ADMIN]))
-        monkeypatch.setattr(command_routes, "run", stub)
+        monkeypatch.setattr(GroupCommitter, "submit", stub)
         yield Matrix(client, tokens), executed
 
 

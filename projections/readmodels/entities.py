@@ -48,7 +48,11 @@ class Entities:
     in progress (never evicted before the batch is written); the LRU holds the rest. Users
     are not kept here (see ``users``)."""
 
-    def __init__(self, ledger: Ledger, db: ReadModelDb, generation: int, size: int) -> None:
+    def __init__(
+        self, ledger: Ledger, db: ReadModelDb, generation: int, size: int, users_kept: int = 0
+    ) -> None:
+        """``users_kept``: how many built users to keep between evaluations (a follower
+        evaluates the same users again and again; a rebuild evaluates each once: 0)."""
         self.ledger = ledger
         self.db = db
         self.size = max(size, 1)
@@ -57,16 +61,23 @@ class Entities:
         # entities looked for and not there (yet): an agency's missing MOU, asked per user
         self.absent: set[UUID] = set()
         self.cursor: Any = None
+        self.users_kept = users_kept
+        self.kept: LRUCache[str, tuple[EndUser, int]] = LRUCache(maxsize=max(users_kept, 1))
         tables = {name: db.table(db.prefix(generation) + name) for name in ("entities", "audit")}
         self._version_sql = f"SELECT version FROM {tables['entities']} WHERE id = ?"
         self._events_sql = (
             f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
             "WHERE entity_id IN ({}) ORDER BY entity_id, version"
         )
+        self._newer_sql = (
+            f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
+            "WHERE entity_id = ? AND version > ? ORDER BY version"
+        )
 
     def reset(self) -> None:
         """Forget everything (after a failed batch: the cache may be ahead of the tables)."""
         self.lru = LRUCache(maxsize=self.size)
+        self.kept = LRUCache(maxsize=max(self.users_kept, 1))
         self.touched.clear()
         self.absent.clear()
 
@@ -116,30 +127,40 @@ class Entities:
 
     def users(self, cursor: Any, hex_ids: Sequence[str]) -> list[tuple[EndUser, int]]:
         """Users at the generation's version, with the position of their last event, built
-        from the events in its audit table (one query for all of them; users are not cached:
-        there are many, each read rarely)."""
+        from the events in its audit table: one query for all of them, or, for a user kept
+        from an earlier evaluation, one for its newer events only."""
         if not hex_ids:
             return []
-        events: dict[str, list[Any]] = {}
-        last: dict[str, int] = {}
+        built: dict[str, tuple[Any, int]] = {}
+        if self.users_kept:
+            for hex_id in hex_ids:
+                try:
+                    built[hex_id] = self.kept.get(hex_id)
+                except KeyError:
+                    continue
+        rows: list[tuple[Any, ...]] = []
+        fresh = [hex_id for hex_id in hex_ids if hex_id not in built]
+        if fresh:
+            statement = self._events_sql.format(", ".join("?" * len(fresh)))
+            rows += self.db.query(cursor, statement, fresh)
+        for hex_id, (user, _) in built.items():
+            rows += self.db.query(cursor, self._newer_sql, (hex_id, user.version))
         to_domain_event = self.ledger.mapper.to_domain_event
-        statement = self._events_sql.format(", ".join("?" * len(hex_ids)))
         originator = UUID(int=0)
-        for hex_id, version, name, payload, position in self.db.query(cursor, statement, hex_ids):
-            if hex_id not in events:
-                events[hex_id], originator = [], UUID(hex_id)
+        for hex_id, version, name, payload, position in rows:
+            if hex_id not in built:
+                built[hex_id] = (None, position)
+            if originator.hex != hex_id:
+                originator = UUID(hex_id)
             stored = StoredEvent(originator, version, topic_named(name), payload.encode())
-            events[hex_id].append(to_domain_event(stored))
-            last[hex_id] = position
-        users: list[tuple[EndUser, int]] = []
-        for hex_id, domain_events in events.items():
             # eventsourcing's project_aggregate() does the same, but checks each event
             # against a runtime protocol first, which costs more than the mutation itself
-            user: Any = None
-            for event in domain_events:
-                user = event.mutate(user)
-            if isinstance(user, EndUser):
-                users.append((user, last[hex_id]))
+            user = to_domain_event(stored).mutate(built[hex_id][0])  # type: ignore[attr-defined]
+            built[hex_id] = (user, position)
+        users = [(u, p) for u, p in built.values() if isinstance(u, EndUser)]
+        if self.users_kept:
+            for user, position in users:
+                self.kept.put(user.id.hex, (user, position))
         return users
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:

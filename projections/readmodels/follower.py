@@ -51,13 +51,21 @@ class Follower:
         cache_size: int = 20_000,
         what_if: dict[str, str] | None = None,
         workers: int = 1,
+        users_kept: int = 0,
     ) -> None:
-        """``workers`` > 1 evaluates large queues of users in that many processes."""
+        """``workers`` > 1 evaluates large queues of users in that many processes;
+        ``users_kept`` built users are kept between evaluations (see ``Entities``)."""
         self.ledger = ledger
         self.batch_size = batch_size
         self.workers = workers
         self.projector = Projector(
-            ledger, db, generation, clock, cache_size=cache_size, what_if=what_if
+            ledger,
+            db,
+            generation,
+            clock,
+            cache_size=cache_size,
+            what_if=what_if,
+            users_kept=users_kept,
         )
 
     @property

@@ -64,13 +64,14 @@ class Projector:
         *,
         cache_size: int = 20_000,
         what_if: dict[str, str] | None = None,
+        users_kept: int = 0,
     ) -> None:
         self.ledger = ledger
         self.db = db
         self.generation = generation
         self.clock = clock
         self.what_if = dict(what_if or {})
-        self.entities = Entities(ledger, db, generation, cache_size)
+        self.entities = Entities(ledger, db, generation, cache_size, users_kept)
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
         self.refs: dict[str, str] = {}  # natural keys by entity id (hex)

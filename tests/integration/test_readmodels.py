@@ -23,6 +23,7 @@ from ledger.clock import FixedClock
 from ledger.domain.base import Source
 from ledger.domain.end_users import EndUser
 from ledger.errors import LedgerError
+from ledger.ids import entity_id
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
@@ -76,7 +77,7 @@ def test_following_in_small_batches_equals_a_rebuild_in_one_pass(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:
     live = generations.ensure_current(db, clock.now())
-    follower = Follower(ledger, db, live, clock, batch_size=7, cache_size=3)
+    follower = Follower(ledger, db, live, clock, batch_size=7, cache_size=3, users_kept=3)
     follower.catch_up()
     assert snapshot(db, live) == snapshot(db, rebuilt(ledger, db, clock, batch_size=10_000))
 
@@ -103,7 +104,7 @@ def test_incremental_read_models_equal_a_rebuild_for_random_event_sequences(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock, operations: list[tuple[object, ...]]
 ) -> None:
     live = generations.ensure_current(db, clock.now())
-    follower = Follower(ledger, db, live, clock, batch_size=5, cache_size=4)
+    follower = Follower(ledger, db, live, clock, batch_size=5, cache_size=4, users_kept=2)
     for operation in operations:
         _perform(ledger, clock, operation, follower)
     follower.catch_up()
@@ -165,6 +166,35 @@ def _perform(
     with contextlib.suppress(LedgerError):
         run(ledger, command, CALLER)  # type: ignore[arg-type]
     clock.advance(timedelta(minutes=5))
+
+
+def test_a_follower_brings_the_users_it_kept_up_to_date_from_their_newer_events(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    live = generations.ensure_current(db, clock.now())
+    follower = Follower(ledger, db, live, clock, batch_size=5, users_kept=100)
+    follower.catch_up()
+    kept = follower.projector.entities.kept
+    ids = [entity_id(EndUser.kind, coc, ref).hex for coc, ref in USERS]
+    built = [kept.get(hex_id)[0] for hex_id in ids]
+    for operation in [
+        ("complete", 0, "MO-SECURITY-PRIVACY", 3),
+        ("complete", 1, "WI-CE-CORE", 10),
+        ("retract", 1),
+        ("depart", 2),
+        ("complete", 3, "LA-HMIS-10", 1),
+    ]:
+        _perform(ledger, clock, operation, follower)
+        follower.catch_up()
+
+    now = [kept.get(hex_id)[0] for hex_id in ids]
+    assert all(a is b for a, b in zip(now, built, strict=True))  # updated, not built again
+    assert [u.version for u in now] == [
+        len(ledger.history(entity_id(EndUser.kind, coc, ref))) for coc, ref in USERS
+    ]
+    assert_agrees_with_the_store(ledger, db, live, clock.now())
+    fresh = rebuilt(ledger, db, clock)
+    assert snapshot(db, live) == snapshot(db, fresh)
 
 
 def test_a_follower_killed_mid_batch_resumes_without_applying_anything_twice(

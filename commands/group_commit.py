@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.base import Caller, Command, IfMatch, Receipt
 from commands.registry import spec_for
-from commands.runtime import Attempt, Decision, execute, prepare
+from commands.runtime import Attempt, Decision, prepare, run_attempt
 from ledger.application import Ledger, StoreUnavailable
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.obligations import IdempotencyRecord
@@ -59,17 +59,8 @@ class Submission:
 
     def alone(self, ledger: Ledger) -> Outcome:
         """Run on its own (with the usual retries): its receipt or its error."""
-        spec = spec_for(self.command.name)
         try:
-            return execute(
-                ledger,
-                self.command,
-                self.caller,
-                spec.handler,
-                eligibility=self.eligibility,
-                creates_tenant=spec.creates_tenant,
-                if_match=self.if_match,
-            )
+            return run_attempt(self.attempt(ledger))
         except Exception as err:  # handed to the command's caller
             return err
 

@@ -146,7 +146,14 @@ def execute(
     it (checked on the state the command decides on, so a concurrent write is caught by the
     store's version check and the retry sees it); a replay of an earlier identical command
     under the same idempotency key returns its receipt whatever the entity's version now."""
-    attempt = prepare(ledger, command, caller, handler, eligibility, creates_tenant, if_match)
+    return run_attempt(
+        prepare(ledger, command, caller, handler, eligibility, creates_tenant, if_match)
+    )
+
+
+def run_attempt(attempt: Attempt) -> Receipt:
+    """Try ``attempt`` until it is written or has failed, retrying collisions."""
+    ledger, command = attempt.ledger, attempt.command
     for number in range(ledger.settings.command_retries + 1):
         if number:
             _back_off(number)

@@ -1,5 +1,6 @@
-"""What the operator's scripts (``scripts/token``, ``scripts/signing-key``) share: who runs
-them, and one way to open the store, run an action and turn errors into exit codes."""
+"""What the operator's scripts (``scripts/token``, ``signing-key``, ``export``, ``proof``)
+share: who runs them, and one way to open the store, run an action and turn errors into
+exit codes."""
 
 from __future__ import annotations
 

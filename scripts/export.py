@@ -23,10 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
-from eventsourcing.persistence import PersistenceError
 
+from commands.operator import USAGE_ERROR, run_on_store
 from ledger.application import Ledger
-from ledger.errors import LedgerError, NotFound
 from ledger.integrity.selection import COC_REF, Subject
 from ledger.integrity.service import Integrity
 from ledger.settings import Settings
@@ -50,28 +49,17 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = Settings.for_store(args.database_url, args.sqlite_path)
-        ledger = Ledger(settings)
-        integrity = Integrity(ledger, settings)
-    except (LedgerError, ValueError, PersistenceError, OSError) as err:
-        print(f"export: cannot open the store: {err}", file=sys.stderr)
-        return 2
+    return run_on_store("export", args, lambda ledger, settings: _export(ledger, settings, args))
+
+
+def _export(ledger: Ledger, settings: Settings, args: argparse.Namespace) -> int:
     subject = Subject(args.kind, args.coc, getattr(args, "ref", COC_REF))
+    bundle = Integrity(ledger, settings).export(subject)
     try:
-        bundle = integrity.export(subject)
         args.out.write_bytes(orjson.dumps(bundle))
-    except NotFound as err:
-        print(f"export: {err.message}", file=sys.stderr)
-        return 1
-    except LedgerError as err:
-        print(f"export: {err.message}", file=sys.stderr)
-        return 2
     except OSError as err:
         print(f"export: cannot write {args.out}: {err.strerror}", file=sys.stderr)
-        return 2
-    finally:
-        ledger.close()
+        return USAGE_ERROR
     checkpoint = bundle["checkpoint"]
     print(
         f"export: {len(bundle['events'])} events of {subject.describe()} under the checkpoint "

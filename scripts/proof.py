@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
-from eventsourcing.persistence import PersistenceError
 
+from commands.operator import run_on_store
 from ledger.application import Ledger
-from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.integrity.service import Integrity, parse_size
 from ledger.settings import Settings
 
@@ -50,37 +49,23 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = Settings.for_store(args.database_url, args.sqlite_path)
-        ledger = Ledger(settings)
-        integrity = Integrity(ledger, settings)
-    except (LedgerError, ValueError, PersistenceError, OSError) as err:
-        print(f"proof: cannot open the store: {err}", file=sys.stderr)
-        return 2
-    try:
-        if args.kind == "inclusion":
-            size = parse_size(args.tree_size, "tree-size")
-            document = integrity.inclusion(args.coc, args.position, size)
-        else:
-            first, second = parse_size(args.first, "first"), parse_size(args.second, "second")
-            document = integrity.consistency(first, second)
-        text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
-        if args.out:
-            args.out.write_bytes(text)
-        else:
-            sys.stdout.buffer.write(text)
-        return 0
-    except NotFound as err:
-        print(f"proof: {err.message}", file=sys.stderr)
-        return 1
-    except (InvalidInput, LedgerError) as err:
-        print(f"proof: {err.message}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"proof: {err}", file=sys.stderr)
-        return 2
-    finally:
-        ledger.close()
+    return run_on_store("proof", args, lambda ledger, settings: _prove(ledger, settings, args))
+
+
+def _prove(ledger: Ledger, settings: Settings, args: argparse.Namespace) -> int:
+    integrity = Integrity(ledger, settings)
+    if args.kind == "inclusion":
+        size = parse_size(args.tree_size, "tree-size")
+        document = integrity.inclusion(args.coc, args.position, size)
+    else:
+        first, second = parse_size(args.first, "first"), parse_size(args.second, "second")
+        document = integrity.consistency(first, second)
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    if args.out:
+        args.out.write_bytes(text)
+    else:
+        sys.stdout.buffer.write(text)
+    return 0
 
 
 if __name__ == "__main__":

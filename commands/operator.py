@@ -8,6 +8,7 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
@@ -33,6 +34,13 @@ def problems(err: ValidationError) -> str:
         f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
         for e in err.errors(include_input=False)
     )
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--database-url`` or ``--sqlite-path`` (one at most): the store a script works on."""
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--database-url", metavar="URL", help="postgresql://... (else settings)")
+    store.add_argument("--sqlite-path", type=Path, metavar="PATH", help="an SQLite file")
 
 
 def run_on_store(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from commands.operator import USAGE_ERROR, run_on_store
+from commands.operator import USAGE_ERROR, add_store_arguments, run_on_store
 from ledger.application import Ledger
 from ledger.integrity.selection import COC_REF, Subject
 from ledger.integrity.service import Integrity
@@ -34,9 +34,7 @@ from ledger.settings import Settings
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, required=True, metavar="FILE", help="the bundle")
-    store = common.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH")
+    add_store_arguments(common)
     parser = argparse.ArgumentParser(prog="scripts/export", description=__doc__.split("\n")[0])
     kinds = parser.add_subparsers(dest="kind", required=True)
     kinds.add_parser("coc", parents=[common], help="a whole CoC").add_argument("coc")

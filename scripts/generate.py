@@ -16,13 +16,13 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import orjson
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from commands.operator import add_store_arguments
 from commands.synthetic import TIERS, generate, plan
 from ledger.application import Ledger
 from ledger.errors import LedgerError
@@ -45,9 +45,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--append", action="store_true", help="write into a non-empty log")
     parser.add_argument("--batch", type=int, default=2_000, metavar="N", help="events per save")
-    store = parser.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL", help="postgresql://... (else settings)")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH", help="an SQLite file")
+    add_store_arguments(parser)
     args = parser.parse_args(argv)
     if args.events is not None and args.events < 1_000:
         parser.error("--events must be at least 1000")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from commands.operator import run_on_store
+from commands.operator import add_store_arguments, run_on_store
 from ledger.application import Ledger
 from ledger.integrity.service import Integrity, parse_size
 from ledger.settings import Settings
@@ -32,9 +32,7 @@ from ledger.settings import Settings
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, metavar="FILE", help="write the document here")
-    store = common.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH")
+    add_store_arguments(common)
     parser = argparse.ArgumentParser(prog="scripts/proof", description=__doc__.split("\n")[0])
     kinds = parser.add_subparsers(dest="kind", required=True)
     inclusion = kinds.add_parser("inclusion", parents=[common], help="an event in a checkpoint")

@@ -19,13 +19,12 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 
 import orjson
-from eventsourcing.persistence import PersistenceError
 
+from commands.operator import add_store_arguments, run_on_store
 from ledger.application import Ledger
-from ledger.errors import LedgerError, SigningUnavailable
+from ledger.errors import SigningUnavailable
 from ledger.integrity import runner
 from ledger.integrity.service import Integrity
 from ledger.logging import configure_logging
@@ -35,41 +34,31 @@ from ledger.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/seal", description=__doc__.split("\n")[0])
     parser.add_argument("--once", action="store_true", help="seal and sign once, then exit")
-    store = parser.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH")
+    add_store_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = Settings.for_store(args.database_url, args.sqlite_path)
-        configure_logging(settings)
-        ledger = Ledger(settings)
-        integrity = Integrity(ledger, settings)
-    except (LedgerError, ValueError, PersistenceError, OSError) as err:
-        print(f"seal: cannot open the store: {err}", file=sys.stderr)
-        return 2
-    try:
-        if args.once:
-            integrity.seal()
-            key = integrity.signing_key()
-            if key is None:
-                print("seal: sealed; no key file, so no checkpoint signed", file=sys.stderr)
-            else:
-                try:
-                    integrity.fresh_checkpoint(key)
-                except SigningUnavailable as err:
-                    print(f"seal: sealed; no checkpoint signed: {err.message}", file=sys.stderr)
-            print(orjson.dumps(integrity.status()).decode())
-            return 0
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        runner.follow(integrity, stop)
+    return run_on_store("seal", args, lambda ledger, settings: _seal(ledger, settings, args.once))
+
+
+def _seal(ledger: Ledger, settings: Settings, once: bool) -> int:
+    configure_logging(settings)
+    integrity = Integrity(ledger, settings)
+    if once:
+        integrity.seal()
+        key = integrity.signing_key()
+        if key is None:
+            print("seal: sealed; no key file, so no checkpoint signed", file=sys.stderr)
+        else:
+            try:
+                integrity.fresh_checkpoint(key)
+            except SigningUnavailable as err:
+                print(f"seal: sealed; no checkpoint signed: {err.message}", file=sys.stderr)
+        print(orjson.dumps(integrity.status()).decode())
         return 0
-    except LedgerError as err:
-        print(f"seal: {err.message}", file=sys.stderr)
-        return 2
-    finally:
-        ledger.close()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    runner.follow(integrity, stop)
+    return 0
 
 
 if __name__ == "__main__":

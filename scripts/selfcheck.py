@@ -16,34 +16,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import orjson
-from eventsourcing.persistence import PersistenceError
 
+from commands.operator import add_store_arguments, run_on_store
 from ledger.application import Ledger
-from ledger.errors import LedgerError
 from ledger.integrity.service import Integrity
 from ledger.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/selfcheck", description=__doc__.split("\n")[0])
-    store = parser.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH")
+    add_store_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = Settings.for_store(args.database_url, args.sqlite_path)
-        ledger = Ledger(settings)
-        integrity = Integrity(ledger, settings)
-    except (LedgerError, ValueError, PersistenceError, OSError) as err:
-        print(f"selfcheck: cannot open the store: {err}", file=sys.stderr)
-        return 2
-    try:
-        report = integrity.selfcheck()
-    finally:
-        ledger.close()
+    return run_on_store("selfcheck", args, _check)
+
+
+def _check(ledger: Ledger, settings: Settings) -> int:
+    report = Integrity(ledger, settings).selfcheck()
     if report.first_mismatch is None:
         latest = report.latest_checkpoint
         print(

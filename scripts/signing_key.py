@@ -28,7 +28,7 @@ from uuid import uuid4
 import orjson
 
 from commands.base import Caller
-from commands.operator import login_name, run_on_store
+from commands.operator import add_store_arguments, login_name, run_on_store
 from commands.signing_keys import init_key, rotate_key
 from ledger.application import Ledger
 from ledger.domain.base import Source
@@ -40,9 +40,7 @@ from ledger.settings import Settings
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--actor", default=login_name(), help="who runs this (recorded)")
-    store = common.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL", help="postgresql://... (else settings)")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH", help="an SQLite file")
+    add_store_arguments(common)
     keyfile = argparse.ArgumentParser(add_help=False)
     keyfile.add_argument("--key-file", type=Path, metavar="PATH", help="the private key file")
     parser = argparse.ArgumentParser(prog="scripts/signing-key", description=__doc__.split("\n")[0])

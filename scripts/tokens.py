@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import orjson
 
 from commands.base import Caller
-from commands.operator import login_name, run_on_store
+from commands.operator import add_store_arguments, login_name, run_on_store
 from commands.tokens import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -46,9 +45,7 @@ from ledger.ids import entity_id
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--actor", default=login_name(), help="who runs this (recorded)")
-    store = common.add_mutually_exclusive_group()
-    store.add_argument("--database-url", metavar="URL", help="postgresql://... (else settings)")
-    store.add_argument("--sqlite-path", type=Path, metavar="PATH", help="an SQLite file")
+    add_store_arguments(common)
 
     parser = argparse.ArgumentParser(prog="scripts/token", description=__doc__.split("\n")[0])
     actions = parser.add_subparsers(dest="action", required=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -18,6 +18,7 @@ from commands.base import Command, Receipt
 from commands.end_users import (
     ApproveAccessRequest,
     RecordCourseCompletion,
+    RecordLoginActivity,
     RecordProctoredSession,
     RegisterEndUser,
     RequestTraining,
@@ -55,6 +56,7 @@ from ledger.domain.vocabulary import (
 )
 from ledger.errors import LedgerError, RuleViolation
 from ledger.ids import entity_id
+from tests.conftest import START
 
 Do = Callable[[Command], Receipt]
 A = TypeVar("A", bound=LedgerAggregate)
@@ -410,3 +412,30 @@ def wisconsin(do: Do) -> Wisconsin:
     register_agency(do, w.coc, w.other_agency)
     register_user(do, w.coc, w.user, w.agency)
     return w
+
+
+# --- one LAHSA-process CoC with one agency and one user, for tests of the write path ------
+
+LONE_COC = "CA-600"
+
+
+def register_lone_user(do: Callable[[Command], Receipt]) -> Receipt:
+    """CA-600, its agency AG1 and its user U1; the user's registration receipt."""
+    do(RegisterCoc(coc=LONE_COC, coc_name="Demo City CoC", process="lahsa"))
+    do(RegisterAgency(coc=LONE_COC, agency_ref="AG1", agency_name="Harbor Outreach"))
+    return do(RegisterEndUser(coc=LONE_COC, user_ref="U1", agency_ref="AG1"))
+
+
+def login_summary(
+    n: int, *, user: str = "U1", key: str | None = None, count: int = 0
+) -> RecordLoginActivity:
+    """A log-in summary of CA-600's ``user`` for the day ``n`` days before START."""
+    return RecordLoginActivity(
+        coc=LONE_COC,
+        user_ref=user,
+        period_start=START - timedelta(days=n + 1),
+        period_end=START - timedelta(days=n),
+        login_count=count,
+        last_login_at=START - timedelta(days=n, hours=1) if count else None,
+        idempotency_key=key,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from commands import registry
 from commands.base import Command, IfMatch, Receipt
 from commands.end_users import RecordLoginActivity, RegisterEndUser, SignForm
 from commands.group_commit import GroupCommitter, Submission, execute_together
-from commands.organisations import RegisterAgency, RegisterCoc
 from commands.registry import CommandSpec
 from commands.runtime import UnitOfWork
 from ledger.application import Ledger
@@ -23,16 +21,15 @@ from ledger.domain.end_users import EndUser
 from ledger.errors import NotFound, RuleViolation, VersionMismatch
 from ledger.ids import entity_id
 from tests.conftest import CALLER, START
+from tests.integration.builders import LONE_COC, login_summary, register_lone_user
 
-COC = "CA-600"
+COC = LONE_COC
 U1 = entity_id(EndUser.kind, COC, "U1")
 
 
 @pytest.fixture
 def user(do: Callable[[Command], Receipt]) -> Receipt:
-    do(RegisterCoc(coc=COC, coc_name="Demo City CoC", process="lahsa"))
-    do(RegisterAgency(coc=COC, agency_ref="AG1", agency_name="Harbor Outreach"))
-    return do(RegisterEndUser(coc=COC, user_ref="U1", agency_ref="AG1"))
+    return register_lone_user(do)
 
 
 @pytest.fixture
@@ -51,15 +48,7 @@ def saves(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def logins(n: int, user: str = "U1", key: str | None = None) -> RecordLoginActivity:
-    return RecordLoginActivity(
-        coc=COC,
-        user_ref=user,
-        period_start=START - timedelta(days=n + 1),
-        period_end=START - timedelta(days=n),
-        login_count=n,
-        last_login_at=START - timedelta(days=n, hours=1),
-        idempotency_key=key,
-    )
+    return login_summary(n, user=user, key=key, count=n)
 
 
 def together(ledger: Ledger, *commands: Command, **options: Any) -> list[Receipt | Exception]:

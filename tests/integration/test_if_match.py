@@ -4,39 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import pytest
 
 from commands.base import Command, IfMatch, Receipt
 from commands.end_users import RecordLoginActivity, RegisterEndUser
-from commands.organisations import RegisterAgency, RegisterCoc
 from commands.registry import run
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.errors import VersionMismatch
 from ledger.settings import Settings
 from tests.conftest import CALLER, START
+from tests.integration.builders import LONE_COC, login_summary, register_lone_user
 
-COC = "CA-600"
+COC = LONE_COC
 
 
 @pytest.fixture
 def registered(do: Callable[[Command], Receipt]) -> Receipt:
-    do(RegisterCoc(coc=COC, coc_name="Demo City CoC", process="lahsa"))
-    do(RegisterAgency(coc=COC, agency_ref="AG1", agency_name="Harbor Outreach"))
-    return do(RegisterEndUser(coc=COC, user_ref="U1", agency_ref="AG1"))
+    return register_lone_user(do)
 
 
 def logins(n: int, key: str | None = None) -> RecordLoginActivity:
-    return RecordLoginActivity(
-        coc=COC,
-        user_ref="U1",
-        period_start=START - timedelta(days=n + 1),
-        period_end=START - timedelta(days=n),
-        login_count=0,
-        idempotency_key=key,
-    )
+    return login_summary(n, key=key)
 
 
 def test_a_command_on_the_expected_version_is_written(ledger: Ledger, registered: Receipt) -> None:

@@ -32,7 +32,7 @@ from api.auth import principal_of
 from api.keys import LEDGER, REQUEST_ID
 from api.models import UnmatchedPage
 from api.openapi import Operation, describe
-from api.pagination import PageQuery, decode_cursor, next_cursor
+from api.pagination import PageQuery, cut_page, decode_cursor
 from api.params import CocPath, parse_query
 from api.problems import validation_problem
 from api.responses import model_response
@@ -227,11 +227,8 @@ async def lms_unmatched(request: web.Request) -> web.StreamResponse:
     found = await asyncio.to_thread(
         unmatched, request.app[LEDGER], coc, int(after[0]) if after else 0, query.limit + 1
     )
-    page = found[: query.limit]
-    last = (page[-1]["cursor"],) if page else None
-    return model_response(
-        UnmatchedPage(coc=coc, items=page, next=next_cursor(last, len(found) > len(page)))
-    )
+    page, following = cut_page(found, query.limit, "cursor")
+    return model_response(UnmatchedPage(coc=coc, items=page, next=following))
 
 
 def lms_routes() -> list[web.RouteDef]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,3 +74,13 @@ def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> Key | None:
 def next_cursor(key: Key | None, full: bool) -> str | None:
     """The cursor after ``key`` when the page is ``full`` (more may follow), else None."""
     return encode_cursor(key) if full and key is not None else None
+
+
+def cut_page(
+    found: list[dict[str, Any]], limit: int, *key: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page of a list read with ``limit + 1`` rows, and its ``next`` cursor: the sort
+    key (the item fields ``key``) of its last item when a row beyond the page was found."""
+    page = found[:limit]
+    last = tuple(page[-1][field] for field in key) if page else None
+    return page, next_cursor(last, len(found) > len(page))

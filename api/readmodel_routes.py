@@ -25,7 +25,7 @@ from api.models import (
     UserStatus,
 )
 from api.openapi import Operation, describe
-from api.pagination import PageQuery, decode_cursor, next_cursor
+from api.pagination import PageQuery, cut_page, decode_cursor, next_cursor
 from api.params import Clocks, CocPath, Moment, RefPath, parse_query
 from api.responses import model_response
 from ledger.domain.vocabulary import Ref
@@ -95,9 +95,8 @@ async def users(request: web.Request) -> web.StreamResponse:
         after=str(after[0]) if after else "",
         limit=query.limit + 1,
     )
-    page = found[: query.limit]
-    last = (page[-1]["ref"],) if page else None
-    return model_response(UserPage(items=page, next=next_cursor(last, len(found) > len(page))))
+    page, following = cut_page(found, query.limit, "ref")
+    return model_response(UserPage(items=page, next=following))
 
 
 @describe(
@@ -158,9 +157,8 @@ async def agencies(request: web.Request) -> web.StreamResponse:
         after=str(after[0]) if after else "",
         limit=query.limit + 1,
     )
-    page = found[: query.limit]
-    last = (page[-1]["ref"],) if page else None
-    return model_response(AgencyPage(items=page, next=next_cursor(last, len(found) > len(page))))
+    page, following = cut_page(found, query.limit, "ref")
+    return model_response(AgencyPage(items=page, next=following))
 
 
 @describe(
@@ -184,11 +182,8 @@ async def region(request: web.Request) -> web.StreamResponse:
         after=str(after[0]) if after else "",
         limit=query.limit + 1,
     )
-    page = found[: query.limit]
-    last = (page[-1]["agency_ref"],) if page else None
-    return model_response(
-        CaseConferencing(region=name, items=page, next=next_cursor(last, len(found) > len(page)))
-    )
+    page, following = cut_page(found, query.limit, "agency_ref")
+    return model_response(CaseConferencing(region=name, items=page, next=following))
 
 
 CALENDAR_KEY = ("on_date", "subject_kind", "subject_ref", "clause", "what")
@@ -218,14 +213,13 @@ async def calendar(request: web.Request) -> web.StreamResponse:
         after=tuple(map(str, after)) if after else None,  # type: ignore[arg-type]
         limit=query.limit + 1,
     )
-    page = found[: query.limit]
-    last = tuple(page[-1][k] for k in CALENDAR_KEY) if page else None
+    page, following = cut_page(found, query.limit, *CALENDAR_KEY)
     return model_response(
         Calendar(
             from_date=now.date(),
             days=query.days,
             items=page,
-            next=next_cursor(last, len(found) > len(page)),
+            next=following,
         )
     )
 
@@ -258,14 +252,13 @@ async def audit_trail(request: web.Request) -> web.StreamResponse:
         after=int(after[0]) if after else 0,
         limit=query.limit + 1,
     )
-    page = found[: query.limit]
-    last = (page[-1]["version"],) if page else None
+    page, following = cut_page(found, query.limit, "version")
     return model_response(
         AuditTrail(
             entity=EntityRef(coc=coc, kind=kind, ref=ref),
             known_at=query.known_at,
             items=page,
-            next=next_cursor(last, len(found) > len(page)),
+            next=following,
         )
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -36,11 +37,12 @@ def postgres_url() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A URL pointing at a fresh, empty schema that is dropped afterwards."""
+@contextmanager
+def fresh_postgres_schema(prefix: str = "t") -> Iterator[str]:
+    """A URL pointing at a fresh, empty schema that is dropped afterwards (skips the test
+    when PostgreSQL is unreachable, except under CI, where that fails it)."""
     url = postgres_url()
-    schema = f"t_{uuid4().hex[:16]}"
+    schema = f"{prefix}_{uuid4().hex[:16]}"
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -48,9 +50,18 @@ def postgres_schema_url() -> Iterator[str]:
         if UNDER_CI:
             pytest.fail(f"PostgreSQL at {POSTGRES_URL_VARIABLE} is unreachable: {err}")
         pytest.skip(f"PostgreSQL unreachable: {err}")
-    yield f"{url}?schema={schema}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    try:
+        yield f"{url}?schema={schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A URL pointing at a fresh, empty schema that is dropped afterwards."""
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -22,9 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -44,7 +42,7 @@ from ledger.application import Ledger
 from ledger.settings import Settings
 from tests.api.support import bearer, issue
 from tests.api.test_real_server import Server, _free_port
-from tests.conftest import UNDER_CI, postgres_url
+from tests.conftest import fresh_postgres_schema
 
 SQLITE_EXAMPLES = 6
 STREAM = "text/event-stream"
@@ -158,23 +156,10 @@ def test_every_operation_answers_within_its_schema_on_sqlite(
 
 @pytest.fixture(scope="module")
 def postgres_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
-    url = postgres_url()
-    schema = f"fuzz_{uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as err:
-        if UNDER_CI:
-            pytest.fail(f"PostgreSQL is unreachable: {err}")
-        pytest.skip(f"PostgreSQL unreachable: {err}")
     folder = tmp_path_factory.mktemp("fuzz-postgres")
-    try:
-        store = f"{url}?schema={schema}"
+    with fresh_postgres_schema("fuzz") as store:
         settings = Settings(database_url=store, load_demo_data=False)
         yield from _serve({"COC_LEDGER_DATABASE_URL": store}, settings, folder / "log")
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 POSTGRES_SCHEMA = schemathesis.openapi.from_dict(

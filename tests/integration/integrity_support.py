@@ -3,7 +3,6 @@ database access who edits the stored events table directly (both backends)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from ledger.integrity.leaves import StoredRow
 from ledger.integrity.service import Integrity
 from ledger.integrity.store import IntegrityStore
 from ledger.settings import Settings
+from tests.script_modules import load_script as load_script_module
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = Caller(actor="test-operator", source=Source.CLI, request_id="req-keys")
@@ -96,12 +96,7 @@ class Attacker:
 
 
 def load_verifier() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("coc_verify_cli", ROOT / "scripts/verify.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module("verify")
 
 
 # Runs verify.py isolated (-I), from a folder outside the repository, with every module of

@@ -4,8 +4,6 @@ courses held, bad rows reported by line, unusable files refused with exit 2."""
 from __future__ import annotations
 
 import codecs
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +20,7 @@ from ledger.domain.lms import LmsProvider
 from ledger.ids import entity_id
 from ledger.settings import Settings
 from tests.integration.builders import IL_PROJECT_COURSE, Chicago, Do, chicago, il_training_request
+from tests.script_modules import load_script as load_script_module
 
 HEADER = (
     "ID,User ID,Login,Email,First name,Last name,Course ID,Course code,Course name,"
@@ -45,13 +44,7 @@ PERSONAL = ("il.user.one", "il-user-1@example.org", "Testy", "Persona", "someone
 
 
 def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("import_talentlms", "scripts/import_talentlms.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module("import_talentlms")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ proof, export and selfcheck, their outputs and exit statuses."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,8 @@ from commands.synthetic import generate
 from ledger.application import Ledger
 from ledger.integrity.store import IntegrityStore
 from ledger.settings import Settings
-from tests.integration.integrity_support import ROOT, Attacker, load_verifier, verify_isolated
+from tests.integration.integrity_support import Attacker, load_verifier, verify_isolated
+from tests.script_modules import load_script as load_script_module
 
 VERIFY = load_verifier()
 
@@ -31,12 +31,7 @@ def logging_restored() -> Iterator[None]:
 
 
 def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_cli", ROOT / f"scripts/{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module(name)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ who changed status under a changed policy."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from datetime import timedelta
@@ -25,17 +24,13 @@ from projections.readmodels.queries import ReadModels
 from tests.conftest import CALLER
 from tests.integration.builders import complete_course, register_user
 from tests.integration.readmodels_support import snapshot
+from tests.script_modules import load_script as load_script_module
 
 LATE = "wi-late"  # CE core 18 months ago: expired under WI-500 2026.1, valid under 2026.2
 
 
 def load_script(name: str = "rebuild") -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_script", f"scripts/{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module(name)
 
 
 @pytest.fixture

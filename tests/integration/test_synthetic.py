@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,8 +24,8 @@ from ledger.errors import InvalidInput
 from ledger.settings import Settings
 from projections.compliance.results import Overall
 from projections.compliance.service import ComplianceService
+from tests.script_modules import load_script as load_script_module
 
-ROOT = Path(__file__).resolve().parents[2]
 Store = Callable[[], Ledger]
 
 
@@ -183,13 +181,7 @@ def test_events_target_is_met_roughly(ledger: Ledger) -> None:
 
 @pytest.fixture(scope="module")
 def cli() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_cli", ROOT / "scripts/generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_cli"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module("generate")
 
 
 def store_args(settings: Settings) -> list[str]:

@@ -5,7 +5,6 @@ the project's iterative code and the offline verifier's own copy."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +22,7 @@ from ledger.integrity.proofs import (
     verify_inclusion,
 )
 from ledger.integrity.tree import STRIDE, Frontier, NodeKey, decompose, range_hashes, root_of
+from tests.script_modules import load_script as load_script_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,12 +82,7 @@ CT_CONSISTENCY = {  # (first, second): proof
 
 
 def load_verifier() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("coc_verify", ROOT / "scripts/verify.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module("verify")
 
 
 VERIFY = load_verifier()

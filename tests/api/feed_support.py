@@ -44,3 +44,14 @@ async def feed(client: Client, coc: str, query: str = "") -> dict[str, Any]:
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
+
+
+Receipts = dict[str, list[dict[str, Any]]]
+
+
+async def followed_writes(client: Client, post: Post) -> Receipts:
+    """Writes in two CoCs, with the read models caught up with the last of them."""
+    written = await two_tenants(post)
+    last = max(r["position"] for rs in written.values() for r in rs)
+    await feed(client, "MO-606", f"wait_for_position={last}")
+    return written

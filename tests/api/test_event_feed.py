@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -12,19 +10,13 @@ from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
-from tests.api.feed_support import event_positions, feed, two_tenants
+from tests.api.feed_support import Receipts, event_positions, feed, followed_writes
 from tests.api.support import ACTOR, Client, Post, problem
-
-Receipts = dict[str, list[dict[str, Any]]]
 
 
 @pytest.fixture
 async def receipts(client: Client, post: Post) -> Receipts:
-    """Writes in two CoCs, with the read models caught up with the last of them."""
-    written = await two_tenants(post)
-    last = max(r["position"] for rs in written.values() for r in rs)
-    await feed(client, "MO-606", f"wait_for_position={last}")
-    return written
+    return await followed_writes(client, post)
 
 
 async def test_the_feed_lists_exactly_the_cocs_events_in_log_order(

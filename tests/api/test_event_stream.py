@@ -17,19 +17,21 @@ from api.app import create_app
 from api.feed_routes import OPEN_STREAMS
 from ledger.application import Ledger
 from ledger.settings import Settings
-from tests.api.feed_support import event_positions, feed, two_tenants, write
+from tests.api.feed_support import (
+    Receipts,
+    event_positions,
+    feed,
+    followed_writes,
+    write,
+)
 from tests.api.support import Client, CocAdmins, Post, poster, problem
 
-Receipts = dict[str, list[dict[str, Any]]]
 STREAM = "/v1/cocs/MO-606/events/stream"
 
 
 @pytest.fixture
 async def receipts(client: Client, post: Post) -> Receipts:
-    written = await two_tenants(post)
-    last = max(r["position"] for rs in written.values() for r in rs)
-    await feed(client, "MO-606", f"wait_for_position={last}")
-    return written
+    return await followed_writes(client, post)
 
 
 async def block(response: ClientResponse) -> dict[str, Any]:

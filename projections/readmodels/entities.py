@@ -146,12 +146,12 @@ class Entities:
         for hex_id, (user, _) in built.items():
             rows += self.db.query(cursor, self._newer_sql, (hex_id, user.version))
         to_domain_event = self.ledger.mapper.to_domain_event
-        originator = UUID(int=0)
+        originator, originator_hex = UUID(int=0), ""
         for hex_id, version, name, payload, position in rows:
             if hex_id not in built:
                 built[hex_id] = (None, position)
-            if originator.hex != hex_id:
-                originator = UUID(hex_id)
+            if hex_id != originator_hex:  # rows come entity by entity
+                originator, originator_hex = UUID(hex_id), hex_id
             stored = StoredEvent(originator, version, topic_named(name), payload.encode())
             # eventsourcing's project_aggregate() does the same, but checks each event
             # against a runtime protocol first, which costs more than the mutation itself

@@ -103,6 +103,7 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
             wake.set()
             if thread is not None:
                 await asyncio.to_thread(thread.join)
+            db.close()
 
     return read_models_context
 

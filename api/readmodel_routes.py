@@ -27,6 +27,7 @@ from api.models import (
 from api.openapi import Operation, describe
 from api.pagination import PageQuery, cut_page, decode_cursor, next_cursor
 from api.params import Clocks, CocPath, Moment, RefPath, parse_query
+from api.reads import read_models
 from api.responses import model_response
 from ledger.domain.vocabulary import Ref
 from projections.readmodels.events import AGGREGATES, NOT_PROJECTED
@@ -87,7 +88,8 @@ async def users(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, UsersQuery)
     coc = request.match_info["coc"]
     after = decode_cursor(query.cursor, (str,))
-    found = await asyncio.to_thread(
+    found = await read_models(
+        request,
         request.app[READ_MODELS].users,
         coc,
         request.app[LEDGER].clock.now(),
@@ -105,7 +107,7 @@ async def users(request: web.Request) -> web.StreamResponse:
 async def user(request: web.Request) -> web.StreamResponse:
     coc, ref = request.match_info["coc"], request.match_info["ref"]
     now = request.app[LEDGER].clock.now()
-    found = await asyncio.to_thread(request.app[READ_MODELS].user, coc, ref, now)
+    found = await read_models(request, request.app[READ_MODELS].user, coc, ref, now)
     return model_response(UserStatus.model_validate(found))
 
 
@@ -132,7 +134,7 @@ async def agency(request: web.Request) -> web.StreamResponse:
         summary |= {"as_of": as_of, "known_at": known_at}
     else:
         now = request.app[LEDGER].clock.now()
-        summary = await asyncio.to_thread(request.app[READ_MODELS].agency, coc, ref, now)
+        summary = await read_models(request, request.app[READ_MODELS].agency, coc, ref, now)
     return model_response(AgencySummary.model_validate(summary))
 
 
@@ -151,7 +153,8 @@ async def agencies(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, PageQuery)
     coc = request.match_info["coc"]
     after = decode_cursor(query.cursor, (str,))
-    found = await asyncio.to_thread(
+    found = await read_models(
+        request,
         request.app[READ_MODELS].agencies,
         coc,
         after=str(after[0]) if after else "",
@@ -175,7 +178,8 @@ async def region(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, PageQuery)
     coc, name = request.match_info["coc"], request.match_info["region"]
     after = decode_cursor(query.cursor, (str,))
-    found = await asyncio.to_thread(
+    found = await read_models(
+        request,
         request.app[READ_MODELS].region,
         coc,
         name,
@@ -205,7 +209,8 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     coc = request.match_info["coc"]
     after = decode_cursor(query.cursor, (str,) * len(CALENDAR_KEY))
     now = request.app[LEDGER].clock.now()
-    found = await asyncio.to_thread(
+    found = await read_models(
+        request,
         request.app[READ_MODELS].calendar,
         coc,
         now,
@@ -243,7 +248,8 @@ async def audit_trail(request: web.Request) -> web.StreamResponse:
     if kind == "coc" and ref == COC_REF:
         ref = coc  # the audit trail keeps a CoC under its own code
     after = decode_cursor(query.cursor, (int,))
-    found = await asyncio.to_thread(
+    found = await read_models(
+        request,
         request.app[READ_MODELS].audit_trail,
         coc,
         kind,

@@ -4,6 +4,7 @@ at query time: a user row past its ``valid_until`` is evaluated again before it 
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,16 @@ ALL = 2**62  # a LIMIT that keeps everything, on SQLite and PostgreSQL alike
 USER_COLUMNS = (
     "coc, ref, agency_ref, overall, hmis_role, policy_version, as_of, valid_until, evaluation"
 )
+
+
+# Set where a query must not read the event store, only the read-model tables (see NeedsStore).
+TABLES_ONLY: ContextVar[bool] = ContextVar("readmodels_tables_only", default=False)
+
+
+class NeedsStore(Exception):
+    """Raised, while ``TABLES_ONLY`` is set, by a query that needs the event store as well (a
+    user whose status changed by itself since it was projected is evaluated from it): the
+    caller asks again where reading the store may wait."""
 
 
 # How long the number of the current generation is trusted before it is looked up again. A
@@ -57,6 +68,8 @@ class ReadModels:
         coc, ref, agency_ref, overall, hmis_role, _version, as_of, valid_until, evaluation = row
         fresh = valid_until is None or valid_until > rows.iso(now)
         if not fresh:  # changed by itself since it was projected: evaluate it now
+            if TABLES_ONLY.get():
+                raise NeedsStore(f"user {ref!r} of {coc} is evaluated from the event store")
             live = self.compliance.evaluate_user(coc, ref, now)
             return {
                 "coc": coc,

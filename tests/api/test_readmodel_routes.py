@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from commands.corrections import RetractEvent
 from commands.demo import load_demo
 from commands.registry import run
+from commands.tokens import MAX_DAYS
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.domain.end_users import EndUser
-from tests.api.support import Client, settled
+from ledger.domain.tokens import Role
+from tests.api.support import Client, bearer, issue, settled
 from tests.conftest import CALLER
 from tests.integration.builders import complete_course, register_user, user
 
@@ -40,6 +42,30 @@ async def test_read_models_answer_users_agencies_regions_calendar_and_trail(
     assert bad.status == 422
     missing = await client.get("/v1/cocs/WI-500/users/nobody")
     assert missing.status == 404
+
+
+async def test_a_status_that_lapsed_by_itself_is_evaluated_at_query_time_over_http(
+    client: Client, ledger: Ledger, clock: FixedClock
+) -> None:
+    """On SQLite the read runs on the event loop until it needs the event store, then again
+    in a thread (api/reads.py); on PostgreSQL in a thread: the same answers on both."""
+    await asyncio.to_thread(load_demo, ledger)
+    await settled(client, ledger)
+    before = await (await client.get("/v1/cocs/WI-500/users/wi-u1")).json()
+    assert before["evaluated"] != "at query time"
+    lapses = datetime.fromisoformat(before["evaluation"]["next_change"])
+    auditor = bearer(await asyncio.to_thread(issue, ledger, "WI-500", Role.AUDITOR, days=MAX_DAYS))
+    clock.advance(lapses - clock.now() + timedelta(days=1))  # no new event since
+    answer = await client.get("/v1/cocs/WI-500/users/wi-u1", headers=auditor)
+    after = await answer.json()
+    assert answer.status == 200, after
+    assert after["evaluated"] == "at query time"
+    assert after["evaluation"] != before["evaluation"]
+    agency = await (await client.get("/v1/cocs/WI-500/agencies/WI-NWH", headers=auditor)).json()
+    assert agency["users"] == {after["overall"]: 1}
+    page = await client.get("/v1/cocs/WI-500/users?agency=WI-NWH", headers=auditor)
+    items = (await page.json())["items"]
+    assert [(u["ref"], u["overall"]) for u in items] == [("wi-u1", after["overall"])]
 
 
 async def test_time_travel_on_both_clocks_with_a_backdated_event_and_a_correction(

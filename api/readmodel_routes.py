@@ -28,7 +28,7 @@ from api.openapi import Operation, describe
 from api.pagination import PageQuery, cut_page, decode_cursor, next_cursor
 from api.params import Clocks, CocPath, Moment, RefPath, parse_query
 from api.reads import read_models
-from api.responses import model_response
+from api.responses import model_response, projected_response
 from ledger.domain.vocabulary import Ref
 from projections.readmodels.events import AGGREGATES, NOT_PROJECTED
 
@@ -98,7 +98,7 @@ async def users(request: web.Request) -> web.StreamResponse:
         limit=query.limit + 1,
     )
     page, following = cut_page(found, query.limit, "ref")
-    return model_response(UserPage(items=page, next=following))
+    return projected_response({"items": page, "next": following})
 
 
 @describe(
@@ -108,7 +108,7 @@ async def user(request: web.Request) -> web.StreamResponse:
     coc, ref = request.match_info["coc"], request.match_info["ref"]
     now = request.app[LEDGER].clock.now()
     found = await read_models(request, request.app[READ_MODELS].user, coc, ref, now)
-    return model_response(UserStatus.model_validate(found))
+    return projected_response(found)
 
 
 @describe(
@@ -132,10 +132,10 @@ async def agency(request: web.Request) -> web.StreamResponse:
             request.app[TIME_TRAVEL].agency, coc, ref, as_of, known_at
         )
         summary |= {"as_of": as_of, "known_at": known_at}
-    else:
-        now = request.app[LEDGER].clock.now()
-        summary = await read_models(request, request.app[READ_MODELS].agency, coc, ref, now)
-    return model_response(AgencySummary.model_validate(summary))
+        return model_response(AgencySummary.model_validate(summary))
+    now = request.app[LEDGER].clock.now()
+    summary = await read_models(request, request.app[READ_MODELS].agency, coc, ref, now)
+    return projected_response(summary | {"as_of": None, "known_at": None})
 
 
 @describe(

@@ -51,7 +51,7 @@ class ClauseStatus(NamedTuple):
             "evidence": [
                 {
                     "event_id": str(e.event_id),
-                    "effective_at": e.effective_at.isoformat(),
+                    "effective_at": _iso(e.effective_at),
                     "what": e.what,
                 }
                 for e in self.evidence
@@ -120,7 +120,7 @@ class Evaluation(NamedTuple):
     def as_dict(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
-            "as_of": self.as_of.isoformat(),
+            "as_of": _iso(self.as_of),
             "policy": {
                 "coc": self.policy.coc,
                 "version": self.policy.version,
@@ -150,4 +150,8 @@ class Evaluation(NamedTuple):
 
 
 def _iso(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
+    """A date, or a time as the API's answer models render it (UTC as ``Z``)."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
+from api.models import AgencySummary, UserPage, UserStatus
 from commands.corrections import RetractEvent
 from commands.demo import load_demo
 from commands.registry import run
@@ -42,6 +45,31 @@ async def test_read_models_answer_users_agencies_regions_calendar_and_trail(
     assert bad.status == 422
     missing = await client.get("/v1/cocs/WI-500/users/nobody")
     assert missing.status == 404
+
+
+async def test_answers_rendered_as_projected_are_what_their_models_render(
+    client: Client, ledger: Ledger
+) -> None:
+    """The routes that render a read model's rows without validating them again
+    (api/responses.projected_response) answer exactly what their answer models would."""
+    await asyncio.to_thread(load_demo, ledger)
+    await settled(client, ledger)
+    checked = 0
+    for coc, user_ref, agency_ref in [("WI-500", "wi-u1", "WI-NWH"), ("IL-510", "il-u1", None)]:
+        answers: list[tuple[str, type[BaseModel]]] = [
+            (f"/v1/cocs/{coc}/users/{user_ref}", UserStatus),
+            (f"/v1/cocs/{coc}/users?limit=5", UserPage),
+        ]
+        if agency_ref is not None:
+            answers.append((f"/v1/cocs/{coc}/agencies/{agency_ref}", AgencySummary))
+        for path, model in answers:
+            answer = await client.get(path)
+            body = await answer.json()
+            assert answer.status == 200, body
+            rendered = model.model_validate(body).model_dump(mode="json", by_alias=True)
+            assert rendered == body, path
+            checked += 1
+    assert checked == 5
 
 
 async def test_a_status_that_lapsed_by_itself_is_evaluated_at_query_time_over_http(

@@ -96,6 +96,7 @@ async def users(request: web.Request) -> web.StreamResponse:
         agency=query.agency,
         after=str(after[0]) if after else "",
         limit=query.limit + 1,
+        as_json=True,
     )
     page, following = cut_page(found, query.limit, "ref")
     return projected_response({"items": page, "next": following})
@@ -107,7 +108,7 @@ async def users(request: web.Request) -> web.StreamResponse:
 async def user(request: web.Request) -> web.StreamResponse:
     coc, ref = request.match_info["coc"], request.match_info["ref"]
     now = request.app[LEDGER].clock.now()
-    found = await read_models(request, request.app[READ_MODELS].user, coc, ref, now)
+    found = await read_models(request, request.app[READ_MODELS].user, coc, ref, now, as_json=True)
     return projected_response(found)
 
 

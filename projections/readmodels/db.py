@@ -72,6 +72,8 @@ TABLES = {
 # add_missing_indexes.
 NAMED_INDEXES = {
     "audit_feed": ("audit", "coc, position"),  # the event feed of one CoC
+    # an agency's users by status, counted from the index alone
+    "users_by_status": ("users", "coc, agency_ref, overall, valid_until"),
 }
 
 

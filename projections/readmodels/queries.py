@@ -64,7 +64,7 @@ class ReadModels:
 
     # --- users ---------------------------------------------------------------------------
 
-    def _user(self, row: tuple[Any, ...], now: datetime) -> dict[str, Any]:
+    def _user(self, row: tuple[Any, ...], now: datetime, as_json: bool = False) -> dict[str, Any]:
         coc, ref, agency_ref, overall, hmis_role, _version, as_of, valid_until, evaluation = row
         fresh = valid_until is None or valid_until > rows.iso(now)
         if not fresh:  # changed by itself since it was projected: evaluate it now
@@ -87,17 +87,23 @@ class ReadModels:
             "overall": overall,
             "hmis_role": hmis_role,
             "evaluated": as_of,
-            "evaluation": orjson.loads(evaluation) or None,  # {} while no policy is in force
+            "evaluation": None  # {} while no policy is in force
+            if evaluation == "{}"
+            else orjson.Fragment(evaluation)
+            if as_json
+            else orjson.loads(evaluation),
         }
 
-    def user(self, coc: str, ref: str, now: datetime) -> dict[str, Any]:
+    def user(self, coc: str, ref: str, now: datetime, *, as_json: bool = False) -> dict[str, Any]:
+        """A user's projected status; ``as_json``: with the evaluation as the JSON text it is
+        stored as (an ``orjson.Fragment``), to be rendered as it is."""
         t = self._tables()
         found = self.db.fetchall(
             f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND ref = ?", (coc, ref)
         )
         if not found:
             raise NotFound(f"user {ref!r} does not exist in {coc}")
-        return self._user(found[0], now)
+        return self._user(found[0], now, as_json)
 
     def users(
         self,
@@ -107,15 +113,17 @@ class ReadModels:
         agency: str | None = None,
         after: str = "",
         limit: int = 100,
+        as_json: bool = False,
     ) -> list[dict[str, Any]]:
-        """Users of a CoC (or one agency) in order of ref, ``limit`` after ``after``."""
+        """Users of a CoC (or one agency) in order of ref, ``limit`` after ``after``
+        (``as_json``: as ``user`` says)."""
         t = self._tables()
         found = self.db.fetchall(
             f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND ref > ? "
             "AND (? OR agency_ref = ?) ORDER BY ref LIMIT ?",
             (coc, after, agency is None, agency or "", limit),
         )
-        return [self._user(row, now) for row in found]
+        return [self._user(row, now, as_json) for row in found]
 
     def user_refs(self, coc: str, *, after: str = "", limit: int = ALL) -> list[str]:
         """The users of a CoC the read models know, current or departed, in order of ref

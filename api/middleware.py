@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 from api.auth import PRINCIPAL
 from api.keys import REQUEST_ID
 from api.problems import ApiProblem, problem_for, problem_response
+from ledger.logging import CURRENT_REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Letters, digits and ._:- only (UUIDs, trace ids, ULIDs): an id is logged and recorded on
@@ -57,7 +58,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     fields: dict[str, object] = {}
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+    bound = CURRENT_REQUEST_ID.set(request_id)
+    try:
         try:
             response = await handler(request)
         except asyncio.CancelledError:
@@ -81,6 +83,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             fields |= {"token_id": str(principal.token_id), "role": str(principal.role)}
         _log(request, request_id, response.status, started, fields)
         return response
+    finally:
+        CURRENT_REQUEST_ID.reset(bound)
 
 
 def _log(

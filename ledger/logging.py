@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -26,6 +27,21 @@ def _drop_personal_data(
     return event_dict
 
 
+# The id of the request being served (set by api/middleware.py), on every line logged while
+# it is served. One context variable read per line: structlog.contextvars.merge_contextvars
+# walks the whole context instead, which cost about a fifth of a small request's time.
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("coc_ledger_request_id", default=None)
+
+
+def _add_request_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = CURRENT_REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
@@ -43,7 +59,7 @@ def configure_logging(settings: Settings) -> None:
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _drop_personal_data,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
+from api.keys import LEDGER, SETTINGS
 from ledger.application import Ledger, StoreUnavailable
 from ledger.domain.tokens import secret_digest, token_id
 from ledger.settings import Settings
@@ -147,3 +149,33 @@ def request_lines(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The request log lines (the read models' and the integrity threads log too)."""
     background = ("readmodels.", "integrity.")
     return [e for e in logs if not str(e.get("event", "")).startswith(background)]
+
+
+async def test_a_line_logged_while_a_request_is_served_carries_its_request_id(
+    client: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import health
+    from ledger.logging import configure_logging
+
+    inner = health.healthz
+
+    async def logging_healthz(request: Any) -> Any:
+        structlog.get_logger("test").warning("inside the handler")
+        return await inner(request)
+
+    configure_logging(Settings(log_format="json", load_demo_data=False))
+    try:
+        monkeypatch.setattr(health, "healthz", logging_healthz)
+        async with TestClient(
+            TestServer(create_app(client.app[SETTINGS], client.app[LEDGER]))
+        ) as c:
+            response = await c.get("/healthz", headers={"X-Request-ID": "req-inside"})
+        structlog.get_logger("test").warning("outside any request")
+    finally:
+        structlog.reset_defaults()
+    assert response.status == 200
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    by_event = {line["event"]: line for line in lines}
+    assert by_event["inside the handler"]["request_id"] == "req-inside"
+    assert by_event["request"]["request_id"] == "req-inside"
+    assert "request_id" not in by_event["outside any request"]

@@ -23,8 +23,8 @@ async def read_models(
 
     On a SQLite file it runs on the event loop: such a read takes tens of microseconds on a
     connection of its own (``ledger/sqlite_reads.py``), less than handing it to a thread, and
-    under load a thread then waits for the GIL behind the loop (scripts/bench_api's reads went
-    from about 1,150/s to about 4,000/s). A query that would read the event store as well
+    under load a thread then waits for the GIL behind the loop (scripts/bench_api's reads about
+    tripled). A query that would read the event store as well
     raises ``NeedsStore`` there, and runs again in a thread, as every query does on
     PostgreSQL, so the loop never waits for the store's connection pool.
     """

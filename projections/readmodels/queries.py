@@ -87,11 +87,7 @@ class ReadModels:
             "overall": overall,
             "hmis_role": hmis_role,
             "evaluated": as_of,
-            "evaluation": None  # {} while no policy is in force
-            if evaluation == "{}"
-            else orjson.Fragment(evaluation)
-            if as_json
-            else orjson.loads(evaluation),
+            "evaluation": _stored_evaluation(evaluation, as_json),
         }
 
     def user(self, coc: str, ref: str, now: datetime, *, as_json: bool = False) -> dict[str, Any]:
@@ -288,3 +284,11 @@ class ReadModels:
         head = self.ledger.head()
         position = self.db.position(number) if number is not None else 0
         return {"generation": number, "position": position, "head": head, "lag": head - position}
+
+
+def _stored_evaluation(stored: str, as_json: bool) -> Any:
+    """None while no policy is in force (stored as ``{}``); else the evaluation, parsed or as
+    its JSON text (``orjson.Fragment``) to be rendered as it is."""
+    if stored == "{}":
+        return None
+    return orjson.Fragment(stored) if as_json else orjson.loads(stored)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.domain.base import Source
+from ledger.domain.base import EventMeta, Source
 from ledger.domain.vocabulary import CocCode, Moment
 
 
@@ -49,6 +50,17 @@ class Caller(BaseModel):
     actor: str = Field(min_length=1, max_length=200)
     source: Source
     request_id: str = Field(min_length=1, max_length=200)
+
+    def meta(self, coc: str, effective_at: datetime, recorded_at: datetime) -> EventMeta:
+        """What every event this caller records in ``coc`` carries."""
+        return EventMeta(
+            coc=coc,
+            actor=self.actor,
+            source=self.source,
+            request_id=self.request_id,
+            effective_at=effective_at,
+            timestamp=recorded_at,
+        )
 
 
 class IfMatch(BaseModel):

@@ -19,7 +19,6 @@ from commands.base import Caller, Command
 from commands.lms_matching import settle
 from commands.runtime import UnitOfWork, execute, payload_digest, require_not_future
 from ledger.application import Ledger
-from ledger.domain.base import EventMeta
 from ledger.domain.lms import (
     HeldCompletion,
     HoldReason,
@@ -218,14 +217,7 @@ class DryRun:
         now = self.ledger.clock.now()
         assert completion.effective_at is not None
         require_not_future(self.ledger, now, completion.effective_at, "effective_at")
-        meta = EventMeta(
-            coc=completion.coc,
-            actor=self.caller.actor,
-            source=self.caller.source,
-            request_id=self.caller.request_id,
-            effective_at=completion.effective_at,
-            timestamp=now,
-        )
+        meta = self.caller.meta(completion.coc, completion.effective_at, now)
         if self._uow is None:
             self._uow = UnitOfWork(self.ledger, meta, NoPolicyAdopted())
             self._uow.process()

@@ -180,14 +180,7 @@ def prepare(
     now = ledger.clock.now()
     effective_at = command.effective_at or now
     require_not_future(ledger, now, effective_at, "effective_at")
-    meta = EventMeta(
-        coc=command.coc,
-        actor=caller.actor,
-        source=caller.source,
-        request_id=caller.request_id,
-        effective_at=effective_at,
-        timestamp=now,
-    )
+    meta = caller.meta(command.coc, effective_at, now)
     return Attempt(
         ledger, command, meta, eligibility or NoPolicyAdopted(), handler, creates_tenant, if_match
     )

@@ -25,14 +25,7 @@ from ledger.integrity.keyring import KeyRecord, recorded_keys
 
 def _meta(ledger: Ledger, operator: Caller) -> EventMeta:
     now = ledger.clock.now()
-    return EventMeta(
-        coc=OPERATOR,
-        actor=operator.actor,
-        source=operator.source,
-        request_id=operator.request_id,
-        effective_at=now,
-        timestamp=now,
-    )
+    return operator.meta(OPERATOR, now, now)
 
 
 def _load_or_create(path: Path) -> keys.SigningKey:

@@ -87,14 +87,7 @@ class IssuedToken:
 
 def _meta(ledger: Ledger, coc: str, operator: Caller) -> EventMeta:
     now = ledger.clock.now()
-    return EventMeta(
-        coc=coc,
-        actor=operator.actor,
-        source=operator.source,
-        request_id=operator.request_id,
-        effective_at=now,
-        timestamp=now,
-    )
+    return operator.meta(coc, now, now)
 
 
 def issue_token(ledger: Ledger, request: TokenRequest, operator: Caller) -> IssuedToken:

@@ -161,9 +161,10 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     app.add_routes(
         health_routes()
         + command_routes()
+        # the read models first: the answers asked most often match after fewer patterns
+        + readmodel_routes()
         + history_routes()
         + compliance_routes()
-        + readmodel_routes()
         + integrity_routes()
         + lms_routes()
         + observability_routes()

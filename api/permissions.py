@@ -116,15 +116,18 @@ def not_visible() -> ApiProblem:
     )
 
 
+def _where(request: web.Request) -> str:
+    route = request.match_info.route.resource
+    return f"{request.method} {route.canonical if route else request.path}"
+
+
 def check_route(rule: Rule, role: Role, token_coc: str, request: web.Request) -> None:
     """Steps 3 and 4 for the route ``request`` matched."""
-    route = request.match_info.route.resource
-    where = f"{request.method} {route.canonical if route else request.path}"
     if role not in rule.roles:
-        raise forbidden(f"a {role} token may not use {where}")
+        raise forbidden(f"a {role} token may not use {_where(request)}")
     coc = request.match_info.get("coc")
     if coc is None and rule.scope is Scope.PATH:
-        raise forbidden(f"{where} names no CoC to check the token against")
+        raise forbidden(f"{_where(request)} names no CoC to check the token against")
     if coc is not None and coc != token_coc:
         raise not_visible()
 

@@ -220,14 +220,8 @@ async def calendar(request: web.Request) -> web.StreamResponse:
         limit=query.limit + 1,
     )
     page, following = cut_page(found, query.limit, *CALENDAR_KEY)
-    return model_response(
-        Calendar(
-            from_date=now.date(),
-            days=query.days,
-            items=page,
-            next=following,
-        )
-    )
+    answer = {"from": now.date().isoformat(), "days": query.days, "items": page}
+    return projected_response(answer | {"next": following})
 
 
 @describe(

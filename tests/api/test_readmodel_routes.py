@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from api.models import AgencySummary, UserPage, UserStatus
+from api.models import AgencySummary, Calendar, UserPage, UserStatus
 from commands.corrections import RetractEvent
 from commands.demo import load_demo
 from commands.registry import run
@@ -59,6 +59,7 @@ async def test_answers_rendered_as_projected_are_what_their_models_render(
         answers: list[tuple[str, type[BaseModel]]] = [
             (f"/v1/cocs/{coc}/users/{user_ref}", UserStatus),
             (f"/v1/cocs/{coc}/users?limit=5", UserPage),
+            (f"/v1/cocs/{coc}/calendar?days=366&limit=3", Calendar),
         ]
         if agency_ref is not None:
             answers.append((f"/v1/cocs/{coc}/agencies/{agency_ref}", AgencySummary))
@@ -69,7 +70,7 @@ async def test_answers_rendered_as_projected_are_what_their_models_render(
             rendered = model.model_validate(body).model_dump(mode="json", by_alias=True)
             assert rendered == body, path
             checked += 1
-    assert checked == 5
+    assert checked == 7
 
 
 async def test_a_status_that_lapsed_by_itself_is_evaluated_at_query_time_over_http(

@@ -82,7 +82,7 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
 
     async def read_models_context(app: web.Application) -> AsyncIterator[None]:
         ledger = app[LEDGER]
-        db = await asyncio.to_thread(ReadModelDb, ledger)
+        db = await asyncio.to_thread(ReadModelDb, ledger, postgres_reads=True)
         await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
         app[READ_MODELS] = ReadModels(ledger, db, app[COMPLIANCE])
         app[TIME_TRAVEL] = TimeTravel(ledger)

@@ -10,6 +10,7 @@ from eventsourcing.persistence import Tracking
 
 from ledger.application import Ledger
 from ledger.own_tables import OwnTables
+from ledger.postgres_reads import PostgresReads
 from ledger.sqlite_reads import SqliteReads
 
 GENERATIONS = "readmodel_generations"
@@ -80,10 +81,18 @@ NAMED_INDEXES = {
 class ReadModelDb(OwnTables):
     """Connections, SQL dialect and tracking for the read models of one store."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, postgres_reads: bool = False) -> None:
+        """``postgres_reads``: on PostgreSQL, read on connections of this object's own too
+        (one per thread, ``PostgresReads``; ``close()`` closes them). On a SQLite file it
+        always does (``SqliteReads``)."""
         super().__init__(ledger, TRACKING)
-        pool = None if self.postgres else self.datastore.pool
-        self.reads = SqliteReads(pool.db_name) if pool and not pool.is_sqlite_memory_mode else None
+        pool = self.datastore.pool
+        self.reads: SqliteReads | PostgresReads | None = None
+        if self.postgres and postgres_reads:
+            timeout = max(1, round(pool.timeout))
+            self.reads = PostgresReads(pool.kwargs | {"connect_timeout": timeout})
+        elif not self.postgres and not pool.is_sqlite_memory_mode:
+            self.reads = SqliteReads(pool.db_name)
         with self.transaction() as cursor:
             self.execute(
                 cursor,
@@ -117,10 +126,11 @@ class ReadModelDb(OwnTables):
             cursor.executemany(self.sql(statement), rows)
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows of one query outside any write transaction: on a SQLite file through
-        this thread's read connection (``SqliteReads``), else a read-only transaction."""
+        """The rows of one query outside any write transaction: through this thread's read
+        connection (``SqliteReads``, ``PostgresReads``) if there is one, else in a read-only
+        transaction of the pool's."""
         if self.reads is not None:
-            return self.reads.fetchall(statement, params)
+            return self.reads.fetchall(self.sql(statement), params)
         with self.transaction(commit=False) as cursor:
             return self.query(cursor, statement, params)
 
@@ -128,7 +138,7 @@ class ReadModelDb(OwnTables):
     def reads_are_local(self) -> bool:
         """Whether a read is a query of a local file on a connection of its own (tens of
         microseconds: cheaper to run where it is asked than to hand to a thread)."""
-        return self.reads is not None
+        return isinstance(self.reads, SqliteReads)
 
     def close(self) -> None:
         if self.reads is not None:

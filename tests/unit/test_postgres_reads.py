@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def table(postgres_schema_url: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def table(postgres_schema_url: str) -> tuple[str, dict[str, Any]]:
     """A table ``"schema".t`` with one row, and psycopg's keyword arguments for the server."""
     url = urlsplit(postgres_schema_url)
     schema = url.query.removeprefix("schema=")
@@ -37,7 +36,7 @@ def table(postgres_schema_url: str) -> Iterator[tuple[str, dict[str, Any]]]:
     with psycopg.connect(**server, autocommit=True) as connection:
         connection.execute(f'CREATE TABLE "{schema}".t (k INTEGER PRIMARY KEY, v TEXT)')
         connection.execute(f"INSERT INTO \"{schema}\".t VALUES (1, 'one')")
-    yield f'"{schema}".t', server
+    return f'"{schema}".t', server
 
 
 def test_postgres_reads_each_thread_reads_committed_rows_on_a_connection_of_its_own(

@@ -220,8 +220,9 @@ async def calendar(request: web.Request) -> web.StreamResponse:
         limit=query.limit + 1,
     )
     page, following = cut_page(found, query.limit, *CALENDAR_KEY)
-    answer = {"from": now.date().isoformat(), "days": query.days, "items": page}
-    return projected_response(answer | {"next": following})
+    return projected_response(
+        {"from": now.date().isoformat(), "days": query.days, "items": page, "next": following}
+    )
 
 
 @describe(

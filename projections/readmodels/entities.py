@@ -69,9 +69,11 @@ class Entities:
             f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
             "WHERE entity_id IN ({}) ORDER BY entity_id, version"
         )
+        # the newer events of users kept at known versions: (entity id, version) pairs
         self._newer_sql = (
-            f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
-            "WHERE entity_id = ? AND version > ? ORDER BY version"
+            f"SELECT a.entity_id, a.version, a.type, a.payload, a.position FROM "
+            f"{tables['audit']} a JOIN (VALUES {{}}) AS k ON a.entity_id = k.column1 "
+            "AND a.version > k.column2 ORDER BY a.entity_id, a.version"
         )
 
     def reset(self) -> None:
@@ -127,8 +129,8 @@ class Entities:
 
     def users(self, cursor: Any, hex_ids: Sequence[str]) -> list[tuple[EndUser, int]]:
         """Users at the generation's version, with the position of their last event, built
-        from the events in its audit table: one query for all of them, or, for a user kept
-        from an earlier evaluation, one for its newer events only."""
+        from the events in its audit table: one query for those built afresh, and one for the
+        newer events of those kept from an earlier evaluation."""
         if not hex_ids:
             return []
         built: dict[str, tuple[Any, int]] = {}
@@ -143,8 +145,12 @@ class Entities:
         if fresh:
             statement = self._events_sql.format(", ".join("?" * len(fresh)))
             rows += self.db.query(cursor, statement, fresh)
-        for hex_id, (user, _) in built.items():
-            rows += self.db.query(cursor, self._newer_sql, (hex_id, user.version))
+        if built:
+            statement = self._newer_sql.format(", ".join(["(?, ?)"] * len(built)))
+            kept = [
+                value for hex_id, (user, _) in built.items() for value in (hex_id, user.version)
+            ]
+            rows += self.db.query(cursor, statement, kept)
         to_domain_event = self.ledger.mapper.to_domain_event
         originator, originator_hex = UUID(int=0), ""
         for hex_id, version, name, payload, position in rows:

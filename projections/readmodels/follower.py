@@ -10,14 +10,18 @@ from dataclasses import dataclass
 from ledger.application import Ledger
 from ledger.clock import Clock
 from projections.readmodels.db import ReadModelDb
+from projections.readmodels.gc_tuning import fewer_collections
 from projections.readmodels.projector import CHUNK, Projector
-from projections.readmodels.workers import evaluate_in_workers
+from projections.readmodels.workers import Workers
 
 Progress = Callable[["Step"], None]
 # batch size for building a whole generation: larger batches mean fewer commits
 REBUILD_BATCH = 10_000
 # queued users from which evaluating them in worker processes pays for starting those
 PARALLEL_FROM = 4 * CHUNK
+# a backlog of events from which worker processes are started before it is applied (so
+# that their start-up overlaps with applying): a user has about 20 events in generated logs
+PRESTART_FROM = 10 * PARALLEL_FROM
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,19 @@ class Follower:
         self, progress: Progress | None = None, stop: threading.Event | None = None
     ) -> Step:
         """Apply everything in the log now, then evaluate every queued user."""
+        workers = Workers(self.projector, self.workers) if self.workers > 1 else None
+        if workers is not None and self.lag() >= PRESTART_FROM:
+            workers.start()  # their start-up overlaps with applying the log
+        try:
+            with fewer_collections():
+                return self._catch_up(workers, progress, stop)
+        finally:
+            if workers is not None:
+                workers.close()
+
+    def _catch_up(
+        self, workers: Workers | None, progress: Progress | None, stop: threading.Event | None
+    ) -> Step:
         applied = 0
         while stop is None or not stop.is_set():
             count = self.apply_next()
@@ -106,8 +123,8 @@ class Follower:
             if progress is not None:
                 progress(Step(self.position, self.ledger.head(), applied, self.projector.pending()))
 
-        if self.workers > 1 and self.projector.pending() > PARALLEL_FROM:
-            evaluate_in_workers(self.projector, self.workers, on_chunk=report, stop=stop)
+        if workers is not None and (workers.started or self.projector.pending() > PARALLEL_FROM):
+            workers.evaluate(on_chunk=report, stop=stop)
         while (stop is None or not stop.is_set()) and self.projector.evaluate_pending():
             report()
         return Step(self.position, self.ledger.head(), applied, self.projector.pending())

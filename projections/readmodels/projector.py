@@ -156,7 +156,7 @@ class Projector:
                 for notification, found, state in decoded:
                     entity = state["originator_id"].replace("-", "")
                     if found.of_user:
-                        self.entities.absent.discard(UUID(entity))
+                        self.entities.absent.discard(notification.originator_id)
                     else:
                         self.entities.apply(found.cls.model_validate(state))
                     touched[entity] = Touched(

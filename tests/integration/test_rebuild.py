@@ -163,3 +163,33 @@ def test_users_evaluated_in_worker_processes_equal_those_evaluated_in_one(
     users = snapshot(db, several)["users"]
     assert len(users) > 2 * 2
     assert snapshot(db, several) == snapshot(db, one)
+
+
+def test_workers_started_before_a_large_backlog_is_applied_evaluate_its_users(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections.readmodels import follower, workers
+
+    monkeypatch.setattr(follower, "PRESTART_FROM", 0)  # every backlog is large
+    monkeypatch.setattr(follower, "PARALLEL_FROM", 10**9)  # so only the early start counts
+    calls: list[str] = []
+    start, evaluate = workers.Workers.start, workers.Workers.evaluate
+    monkeypatch.setattr(workers.Workers, "start", lambda self: calls.append("start") or start(self))
+    monkeypatch.setattr(
+        workers.Workers,
+        "evaluate",
+        lambda self, **kw: calls.append("evaluate") or evaluate(self, **kw),
+    )
+    apply_next = Follower.apply_next
+    monkeypatch.setattr(
+        Follower, "apply_next", lambda self: calls.append("apply") or apply_next(self)
+    )
+    one = generations.begin(db, clock.now(), "one process")
+    Follower(ledger, db, one, clock).catch_up()
+    calls.clear()
+    several = generations.begin(db, clock.now(), "two workers")
+    step = Follower(ledger, db, several, clock, workers=2).catch_up()
+    assert calls[:2] == ["start", "apply"]
+    assert "evaluate" in calls
+    assert step.pending == 0
+    assert snapshot(db, several) == snapshot(db, one)

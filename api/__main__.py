@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"invalid COC_LEDGER_* configuration:\n{problems}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(settings)
+    configure_logging(settings, per_loop_turn=True)
     log = structlog.get_logger("api")
     try:
         ledger = Ledger(settings)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -46,8 +49,50 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
 
-def configure_logging(settings: Settings) -> None:
-    """Configure structlog once per process from the settings."""
+class LinesPerLoopTurn:
+    """structlog's logger: prints each line to ``file``. A line logged on a thread running an
+    asyncio event loop waits for the end of the loop's turn and is written with the others
+    of that turn, in one write for all the requests answered in it, not one each (a write
+    per request cost about 7% of a small read's time). Elsewhere a line is written at once,
+    and at exit whatever waits is. A crash of the process itself (a kill, not an exception)
+    loses at most the lines of one turn."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self._waiting: list[str] = []
+        atexit.register(self.flush)
+
+    def msg(self, message: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._waiting.append(message)
+            if loop is not None:
+                if len(self._waiting) == 1:
+                    loop.call_soon(self.flush)
+                return
+        self.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = msg
+    fatal = failure = msg
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._waiting:
+                return
+            text = "\n".join(self._waiting) + "\n"
+            self._waiting.clear()
+            self._file.write(text)
+            self._file.flush()
+
+
+def configure_logging(settings: Settings, *, per_loop_turn: bool = False) -> None:
+    """Configure structlog once per process from the settings. ``per_loop_turn``: lines
+    logged on an event loop are written once per turn of it (``LinesPerLoopTurn``; the
+    service does this), else each at once."""
     level = getattr(logging, settings.log_level.upper())
     use_console = settings.log_format == "console" or (
         settings.log_format == "auto" and sys.stderr.isatty()
@@ -67,6 +112,17 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_one_logger(LinesPerLoopTurn(sys.stderr))
+        if per_loop_turn
+        else structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _one_logger(logger: LinesPerLoopTurn) -> Any:
+    """A structlog logger factory that gives the same logger to every caller."""
+
+    def factory(*_: Any) -> LinesPerLoopTurn:
+        return logger
+
+    return factory

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from ledger.application import Ledger
@@ -19,9 +20,10 @@ Progress = Callable[["Step"], None]
 REBUILD_BATCH = 10_000
 # queued users from which evaluating them in worker processes pays for starting those
 PARALLEL_FROM = 4 * CHUNK
-# a backlog of events from which worker processes are started before it is applied (so
-# that their start-up overlaps with applying): a user has about 20 events in generated logs
-PRESTART_FROM = 10 * PARALLEL_FROM
+# a backlog of events worked through in bulk (a rebuild, a follower far behind): the garbage
+# collector runs less often (gc_tuning) and worker processes start before it is applied, so
+# that their start-up overlaps with applying it (a user has about 20 events in generated logs)
+BACKLOG_FROM = 10 * PARALLEL_FROM
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,12 @@ class Follower:
         self, progress: Progress | None = None, stop: threading.Event | None = None
     ) -> Step:
         """Apply everything in the log now, then evaluate every queued user."""
+        backlog = self.lag() >= BACKLOG_FROM
         workers = Workers(self.projector, self.workers) if self.workers > 1 else None
-        if workers is not None and self.lag() >= PRESTART_FROM:
+        if workers is not None and backlog:
             workers.start()  # their start-up overlaps with applying the log
         try:
-            with fewer_collections():
+            with fewer_collections() if backlog else nullcontext():
                 return self._catch_up(workers, progress, stop)
         finally:
             if workers is not None:

@@ -170,7 +170,7 @@ def test_workers_started_before_a_large_backlog_is_applied_evaluate_its_users(
 ) -> None:
     from projections.readmodels import follower, workers
 
-    monkeypatch.setattr(follower, "PRESTART_FROM", 0)  # every backlog is large
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 0)  # every backlog is large
     monkeypatch.setattr(follower, "PARALLEL_FROM", 10**9)  # so only the early start counts
     calls: list[str] = []
     start, evaluate = workers.Workers.start, workers.Workers.evaluate

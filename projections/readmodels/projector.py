@@ -97,8 +97,12 @@ class Projector:
             "derive_count": f"SELECT COUNT(*) FROM {t['derive']}",
             "pending": f"INSERT INTO {t['pending']} VALUES (?, ?, ?) "
             "ON CONFLICT (entity_id) DO NOTHING",
-            "pending_of": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
-            f"{t['entities']} WHERE coc = ? AND kind = 'user' AND (? OR agency_ref = ?) "
+            # every user of a CoC, or of one agency: two statements, so that each can use
+            # its index (an OR of both scanned a CoC's users for every agency derived)
+            "pending_of_coc": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
+            f"{t['entities']} WHERE coc = ? AND kind = 'user' ON CONFLICT (entity_id) DO NOTHING",
+            "pending_of_agency": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
+            f"{t['entities']} WHERE coc = ? AND agency_ref = ? AND kind = 'user' "
             "ON CONFLICT (entity_id) DO NOTHING",
             "members": f"SELECT id FROM {t['entities']} WHERE coc = ? AND agency_ref = ? "
             "AND kind = ?",
@@ -260,7 +264,7 @@ class Projector:
             elif isinstance(aggregate, DataPartnerIntake):
                 derive[entity] = (entity, t.coc, refs[entity], DataPartnerIntake.kind)
             elif isinstance(aggregate, CoC):
-                self.db.execute(cursor, self.sql["pending_of"], (aggregate.coc, True, ""))
+                self.db.execute(cursor, self.sql["pending_of_coc"], (aggregate.coc,))
         self.db.executemany(cursor, self.sql["pending"], users)
         self.db.executemany(cursor, self.sql["derive"], list(derive.values()))
 
@@ -348,7 +352,7 @@ class Projector:
         for hex_id, coc, ref, kind in queued:
             if kind == Agency.kind:
                 self._agency(cursor, coc, ref)
-                self.db.execute(cursor, self.sql["pending_of"], (coc, False, ref))
+                self.db.execute(cursor, self.sql["pending_of_agency"], (coc, ref))
             else:
                 intake = self.entities.get(DataPartnerIntake, UUID(hex_id))
                 if intake is not None:

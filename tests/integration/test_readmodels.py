@@ -16,7 +16,7 @@ from commands.base import Caller
 from commands.corrections import RetractEvent
 from commands.demo import load_demo
 from commands.end_users import RecordCourseCompletion, RecordDeparture, RegisterEndUser
-from commands.organisations import JoinRegion, LeaveRegion
+from commands.organisations import AddRegion, JoinRegion, LeaveRegion, RegisterAgency
 from commands.registry import run
 from ledger.application import Ledger
 from ledger.clock import FixedClock
@@ -255,6 +255,51 @@ def test_a_transfer_of_agency_moves_the_user_between_agency_counts(
     after = models.agency("WI-500", "WI-NWH", clock.now())["users"]
     assert sum(before.values()) == sum(after.values()) + 1
     assert isinstance(user(ledger, "WI-500", "wi-u1"), EndUser)
+
+
+def test_an_agency_event_queues_that_agency_s_users_and_a_coc_event_every_user_of_the_coc(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    live = generations.ensure_current(db, clock.now())
+    run(ledger, RegisterAgency(coc="MO-606", agency_ref="MO-OTHER", agency_name="Other"), CALLER)
+    for ref in ("other-1", "other-2"):
+        command = RegisterEndUser(coc="MO-606", user_ref=ref, agency_ref="MO-OTHER")
+        run(ledger, command, CALLER)
+    follower = Follower(ledger, db, live, clock)
+    follower.catch_up()
+    pending = db.table(db.prefix(live) + "pending")
+    entities = db.table(db.prefix(live) + "entities")
+
+    def queued_after(command: object) -> set[str]:
+        run(ledger, command, CALLER)  # type: ignore[arg-type]
+        follower.apply_next()
+        while follower.projector.derive_pending():
+            pass
+        found = db.fetchall(
+            f"SELECT e.ref FROM {pending} p JOIN {entities} e ON e.id = p.entity_id"
+        )
+        follower.catch_up()  # evaluates them: the queue is empty again
+        return {ref for (ref,) in found}
+
+    mo_users = {
+        ref
+        for (ref,) in db.fetchall(
+            f"SELECT ref FROM {entities} WHERE coc = 'MO-606' AND kind = 'user'"
+        )
+    }
+    cfs_users = {
+        ref
+        for (ref,) in db.fetchall(
+            f"SELECT ref FROM {entities} WHERE coc = 'MO-606' AND kind = 'user' "
+            "AND agency_ref = 'MO-CFS'"
+        )
+    }
+    assert cfs_users
+    assert {"other-1", "other-2"} <= mo_users - cfs_users
+    region = AddRegion(coc="MO-606", region="R-NEW", region_name="A new region")
+    assert queued_after(region) == mo_users
+    joined = JoinRegion(coc="MO-606", agency_ref="MO-CFS", region="R-NEW")
+    assert queued_after(joined) == cfs_users
 
 
 def test_a_generation_made_before_a_table_existed_gets_it_when_followed_again(

@@ -65,7 +65,19 @@ TABLES = {
         "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL, kind TEXT NOT NULL",
         [],
     ),
+    # corrections applied while the audit trail's entity index is not there (a bulk load):
+    # the version each corrects is looked up once the index is made
+    "corrections": (
+        "entity_id TEXT NOT NULL, corrected_event TEXT NOT NULL, position BIGINT PRIMARY KEY",
+        [],
+    ),
 }
+
+# The audit trail's (entity_id, version) index (the first of its list above). Its keys are
+# random (entity ids), so each line inserted lands on another page of it and every commit
+# writes most of it again: applying a long log line by line grows quadratically. A
+# generation built from a long log is loaded without it, and it is made in one pass after.
+ENTITY_INDEX = ("audit", 0)
 
 
 # Indexes named for what they serve (the numbered ones above are named by their place in the
@@ -157,6 +169,26 @@ class ReadModelDb(OwnTables):
                 )
         for index in NAMED_INDEXES:
             self._create_named_index(cursor, generation, index)
+
+    def entity_index(self, generation: int) -> str:
+        table, number = ENTITY_INDEX
+        return f"{self.prefix(generation)}{table}_i{number}"
+
+    def has_entity_index(self, generation: int) -> bool:
+        return self.entity_index(generation) in self._catalogue("index")
+
+    def drop_entity_index(self, cursor: Any, generation: int) -> None:
+        index = self.table(self.entity_index(generation))
+        self.execute(cursor, f"DROP INDEX IF EXISTS {index}")
+
+    def create_entity_index(self, cursor: Any, generation: int) -> None:
+        table, number = ENTITY_INDEX
+        columns = TABLES[table][1][number]
+        self.execute(
+            cursor,
+            f"CREATE INDEX IF NOT EXISTS {self.entity_index(generation)} ON "
+            f"{self.table(self.prefix(generation) + table)} ({columns})",
+        )
 
     def _create_named_index(self, cursor: Any, generation: int, index: str) -> None:
         name, columns = NAMED_INDEXES[index]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ledger.application import Ledger
 from ledger.clock import Clock
+from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.gc_tuning import fewer_collections
 from projections.readmodels.projector import CHUNK, Projector
@@ -22,7 +23,8 @@ REBUILD_BATCH = 10_000
 PARALLEL_FROM = 4 * CHUNK
 # a backlog of events worked through in bulk (a rebuild, a follower far behind): the garbage
 # collector runs less often (gc_tuning) and worker processes start before it is applied, so
-# that their start-up overlaps with applying it (a user has about 20 events in generated logs)
+# that their start-up overlaps with applying it (a user has about 20 events in generated logs);
+# a generation no reader uses yet is loaded without its audit entity index (db.ENTITY_INDEX)
 BACKLOG_FROM = 10 * PARALLEL_FROM
 
 
@@ -64,6 +66,8 @@ class Follower:
         self.ledger = ledger
         self.batch_size = batch_size
         self.workers = workers
+        statuses = {g.number: g.status for g in generations.generations(db)}
+        self.building = statuses.get(generation) == generations.BUILDING
         self.projector = Projector(
             ledger,
             db,
@@ -103,6 +107,8 @@ class Follower:
         workers = Workers(self.projector, self.workers) if self.workers > 1 else None
         if workers is not None and backlog:
             workers.start()  # their start-up overlaps with applying the log
+        if backlog and self.building:
+            self.projector.begin_bulk()
         try:
             with fewer_collections() if backlog else nullcontext():
                 return self._catch_up(workers, progress, stop)
@@ -121,6 +127,10 @@ class Follower:
                 progress(Step(self.position, self.ledger.head(), applied, -1))
             if count < self.batch_size:
                 break
+        if stop is not None and stop.is_set():
+            return Step(self.position, self.ledger.head(), applied, self.projector.pending())
+        if self.building:
+            self.projector.end_bulk()  # before users are read from their audit lines
 
         def report() -> None:
             if progress is not None:

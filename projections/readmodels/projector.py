@@ -75,6 +75,8 @@ class Projector:
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
         self.refs: dict[str, str] = {}  # natural keys by entity id (hex)
+        # loading in bulk: the audit trail's entity index is made afterwards (see db.py)
+        self.bulk = False
         db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
         self.sql = {
@@ -89,6 +91,10 @@ class Projector:
             "audit": f"INSERT INTO {t['audit']} VALUES ({', '.join('?' * 15)})",
             "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
             f"{t['audit']} c WHERE c.entity_id = ? AND c.event_id = ?) WHERE position = ?",
+            "correction": f"INSERT INTO {t['corrections']} VALUES (?, ?, ?)",
+            "next_corrections": f"SELECT entity_id, corrected_event, position FROM "
+            f"{t['corrections']} ORDER BY position LIMIT ?",
+            "corrected": f"DELETE FROM {t['corrections']} WHERE position = ?",
             "derive": f"INSERT INTO {t['derive']} VALUES (?, ?, ?, ?) "
             "ON CONFLICT (entity_id) DO NOTHING",
             "next_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} "
@@ -186,7 +192,9 @@ class Projector:
                         corrections.append((entity, corrected, notification.id))
                 self._write_entities(cursor, touched, refs)
                 self.db.executemany(cursor, self.sql["audit"], audit)
-                self.db.executemany(cursor, self.sql["corrects"], corrections)
+                # in bulk, linked once the index that finds the corrected line is made
+                link = "correction" if self.bulk else "corrects"
+                self.db.executemany(cursor, self.sql[link], corrections)
                 self._queue(cursor, touched, refs)
                 self.db.record_position(cursor, self.generation, last)
         except BaseException:
@@ -197,6 +205,25 @@ class Projector:
         self.entities.written()
         self.position = last
         return last
+
+    def begin_bulk(self) -> None:
+        """Apply without the audit trail's entity index until ``end_bulk`` (for a generation
+        no reader uses yet): a correction is linked to the version it corrects then."""
+        with self.db.transaction() as cursor:
+            self.db.drop_entity_index(cursor, self.generation)
+        self.bulk = True
+
+    def end_bulk(self) -> None:
+        """Make the entity index, if it is not there, and link the corrections applied
+        without it, in one transaction (a no-op when both are done)."""
+        self.bulk = False
+        if self.db.has_entity_index(self.generation):
+            return
+        with self.db.transaction() as cursor:
+            self.db.create_entity_index(cursor, self.generation)
+            while queued := self.db.query(cursor, self.sql["next_corrections"], (CHUNK,)):
+                self.db.executemany(cursor, self.sql["corrects"], queued)
+                self.db.executemany(cursor, self.sql["corrected"], [(q[2],) for q in queued])
 
     def _refs(
         self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any]]]

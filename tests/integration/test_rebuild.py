@@ -11,10 +11,12 @@ from types import ModuleType
 import orjson
 import pytest
 
+from commands.corrections import RetractEvent
 from commands.demo import load_demo
 from commands.registry import run
 from ledger.application import Ledger
 from ledger.clock import FixedClock
+from ledger.domain.end_users import EndUser
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations, queries
@@ -22,7 +24,7 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower, Step
 from projections.readmodels.queries import ReadModels
 from tests.conftest import CALLER
-from tests.integration.builders import complete_course, register_user
+from tests.integration.builders import complete_course, register_user, user
 from tests.integration.readmodels_support import snapshot
 from tests.script_modules import load_script as load_script_module
 
@@ -193,3 +195,57 @@ def test_workers_started_before_a_large_backlog_is_applied_evaluate_its_users(
     assert "evaluate" in calls
     assert step.pending == 0
     assert snapshot(db, several) == snapshot(db, one)
+
+
+def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_linked(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections.readmodels import follower
+
+    completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
+    retraction = RetractEvent(
+        coc="WI-500",
+        entity_kind="user",
+        entity_ref=LATE,
+        event_id=completion.event_id,
+        reason="recorded for the wrong person",
+    )
+    run(ledger, retraction, CALLER)
+    retracted_at = ledger.head()
+    complete_course(lambda c: run(ledger, c, CALLER), "WI-500", LATE, "WI-CE-CORE", clock.now())
+    line_by_line = generations.begin(db, clock.now(), "line by line")
+    Follower(ledger, db, line_by_line, clock).catch_up()
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 0)  # every backlog is large
+
+    def corrections(number: int) -> list[tuple[object, ...]]:
+        table = db.table(db.prefix(number) + "corrections")
+        return db.fetchall(f"SELECT entity_id, corrected_event, position FROM {table}")
+
+    bulk = generations.begin(db, clock.now(), "bulk")
+    without_index: list[bool] = []
+    step = Follower(ledger, db, bulk, clock, batch_size=10).catch_up(
+        lambda _: without_index.append(not db.has_entity_index(bulk))
+    )
+    assert without_index[0]
+    assert step.pending == 0
+    assert db.has_entity_index(bulk)
+    assert snapshot(db, bulk) == snapshot(db, line_by_line)
+    audit = db.table(db.prefix(bulk) + "audit")
+    linked = db.fetchall(
+        f"SELECT corrects_version FROM {audit} WHERE position = ?", (retracted_at,)
+    )
+    assert linked == [(completion.originator_version,)]
+    assert corrections(bulk) == []
+
+    interrupted = generations.begin(db, clock.now(), "interrupted")
+    stop = threading.Event()
+    first = Follower(ledger, db, interrupted, clock, batch_size=1)
+    first.catch_up(lambda s: stop.set() if s.position >= retracted_at else None, stop=stop)
+    assert 0 < first.position < ledger.head()
+    assert not db.has_entity_index(interrupted)
+    assert retracted_at in [position for *_, position in corrections(interrupted)]
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 10**9)  # resumed line by line
+    Follower(ledger, db, interrupted, clock, batch_size=10).catch_up()
+    assert db.has_entity_index(interrupted)
+    assert corrections(interrupted) == []
+    assert snapshot(db, interrupted) == snapshot(db, line_by_line)

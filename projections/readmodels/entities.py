@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.application import LRUCache
 from eventsourcing.persistence import StoredEvent
 
-from ledger.application import Ledger
+from ledger.application import Ledger, mutate_all
 from ledger.domain.agreements import Agreement
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
@@ -159,8 +159,7 @@ class Entities:
             if hex_id != originator_hex:  # rows come entity by entity
                 originator, originator_hex = UUID(hex_id), hex_id
             stored = StoredEvent(originator, version, topic_named(name), payload.encode())
-            # eventsourcing's project_aggregate() does the same, but checks each event
-            # against a runtime protocol first, which costs more than the mutation itself
+            # as mutate_all, one event at a time
             user = to_domain_event(stored).mutate(built[hex_id][0])  # type: ignore[attr-defined]
             built[hex_id] = (user, position)
         users = [(u, p) for u, p in built.values() if isinstance(u, EndUser)]
@@ -177,5 +176,7 @@ class Entities:
         return rows[0][0] if rows else None
 
     def _load(self, aggregate_id: UUID, version: int) -> LedgerAggregate:
-        loaded: LedgerAggregate = self.ledger.repository.get(aggregate_id, version=version)
+        loaded: LedgerAggregate = self.ledger.repository.get(
+            aggregate_id, version=version, projector_func=mutate_all
+        )
         return loaded

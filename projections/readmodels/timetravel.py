@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from ledger.application import Ledger
+from ledger.application import Ledger, mutate_all
 from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.organisations import Agency
@@ -33,7 +33,9 @@ def known_at(ledger: Ledger, moment: datetime) -> Callable[[type[A], UUID], A | 
                 version = max(version, event.originator_version)
         if not version:
             return None
-        aggregate: object = ledger.repository.get(aggregate_id, version=version)
+        aggregate: object = ledger.repository.get(
+            aggregate_id, version=version, projector_func=mutate_all
+        )
         return aggregate if isinstance(aggregate, cls) else None
 
     return load

@@ -112,6 +112,8 @@ class Workers:
             future.cancel()
 
     def close(self) -> None:
+        """Stop the workers without waiting for their exit: everything they evaluated is
+        written by then, and tearing down a worker's heap takes a good part of a second."""
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None

@@ -43,10 +43,13 @@ def _ready() -> None:
     """Nothing: submitted once per worker to start them all (``_start`` runs first)."""
 
 
-def _evaluate(hex_ids: list[str], now: datetime) -> Evaluated:
+def _evaluate(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
+    """Evaluate users at ``now``, with the generation at ``position`` (what their rows say:
+    a worker may have started before the log was applied)."""
     assert _worker is not None, "the worker was not started"
     assert _clock is not None
     _clock.set(now)
+    _worker.position = position
     with _worker.db.transaction(commit=False) as cursor:
         _worker.entities.cursor = cursor
         try:
@@ -102,7 +105,7 @@ class Workers:
                 if not chunk:
                     break
                 after = chunk[-1]
-                in_flight.append(pool.submit(_evaluate, chunk, now))
+                in_flight.append(pool.submit(_evaluate, chunk, now, projector.position))
             if not in_flight:
                 break
             projector.write(in_flight.popleft().result())

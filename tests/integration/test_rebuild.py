@@ -197,6 +197,32 @@ def test_workers_started_before_a_large_backlog_is_applied_evaluate_its_users(
     assert snapshot(db, several) == snapshot(db, one)
 
 
+def test_a_worker_s_rows_carry_the_position_they_were_evaluated_at(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """Not the one its process started at: workers may start before the log is applied."""
+    import gc
+
+    from projections.readmodels import workers
+
+    number = generations.begin(db, clock.now(), "early workers")
+    thresholds = gc.get_threshold()
+    workers._start(ledger.settings, number, clock.now(), {})  # here, not in a process
+    try:
+        started_at = workers._worker.position if workers._worker else None
+        follower = Follower(ledger, db, number, clock)
+        while follower.apply_next():
+            pass
+        queued = follower.projector.next_users("")
+        evaluated = workers._evaluate(queued, clock.now(), follower.position)
+    finally:
+        workers._worker = workers._clock = None
+        gc.set_threshold(*thresholds)
+    assert started_at == 0
+    assert evaluated.users
+    assert {row[9] for row in evaluated.users} == {ledger.head()}  # the position column
+
+
 def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_linked(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

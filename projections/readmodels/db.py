@@ -162,33 +162,30 @@ class ReadModelDb(OwnTables):
         for name, (columns, indexes) in TABLES.items():
             table = self.table(self.prefix(generation) + name)
             self.execute(cursor, f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
-            for number, index_columns in enumerate(indexes):
-                index = f"{self.prefix(generation)}{name}_i{number}"
-                self.execute(
-                    cursor, f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({index_columns})"
-                )
+            for number in range(len(indexes)):
+                self._create_numbered_index(cursor, generation, name, number)
         for index in NAMED_INDEXES:
             self._create_named_index(cursor, generation, index)
 
-    def entity_index(self, generation: int) -> str:
-        table, number = ENTITY_INDEX
+    def _numbered_index(self, generation: int, table: str, number: int) -> str:
         return f"{self.prefix(generation)}{table}_i{number}"
 
+    def _create_numbered_index(self, cursor: Any, generation: int, table: str, number: int) -> None:
+        self.execute(
+            cursor,
+            f"CREATE INDEX IF NOT EXISTS {self._numbered_index(generation, table, number)} ON "
+            f"{self.table(self.prefix(generation) + table)} ({TABLES[table][1][number]})",
+        )
+
     def has_entity_index(self, generation: int) -> bool:
-        return self.entity_index(generation) in self._catalogue("index")
+        return self._numbered_index(generation, *ENTITY_INDEX) in self._catalogue("index")
 
     def drop_entity_index(self, cursor: Any, generation: int) -> None:
-        index = self.table(self.entity_index(generation))
+        index = self.table(self._numbered_index(generation, *ENTITY_INDEX))
         self.execute(cursor, f"DROP INDEX IF EXISTS {index}")
 
     def create_entity_index(self, cursor: Any, generation: int) -> None:
-        table, number = ENTITY_INDEX
-        columns = TABLES[table][1][number]
-        self.execute(
-            cursor,
-            f"CREATE INDEX IF NOT EXISTS {self.entity_index(generation)} ON "
-            f"{self.table(self.prefix(generation) + table)} ({columns})",
-        )
+        self._create_numbered_index(cursor, generation, *ENTITY_INDEX)
 
     def _create_named_index(self, cursor: Any, generation: int, index: str) -> None:
         name, columns = NAMED_INDEXES[index]

@@ -66,8 +66,10 @@ class Follower:
         self.ledger = ledger
         self.batch_size = batch_size
         self.workers = workers
-        statuses = {g.number: g.status for g in generations.generations(db)}
-        self.building = statuses.get(generation) == generations.BUILDING
+        self.building = any(
+            g.number == generation and g.status == generations.BUILDING
+            for g in generations.generations(db)
+        )
         self.projector = Projector(
             ledger,
             db,

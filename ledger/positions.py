@@ -1,11 +1,15 @@
-"""Log positions of stored events, looked up by entity (receipts of retried commands, history).
+"""Log positions of stored events, looked up by entity (receipts of retried commands, history),
+and entities as they stood at a log position (a rebuild evaluates users at the log's head
+while it is still applying the log, see ``projections.readmodels.workers``).
 
 eventsourcing gives positions when events are written and when the log is read in order,
-but not for one entity's events; this reads the recorder's own table for that.
+but not for one entity's events, nor an entity's events up to a position; this reads the
+recorder's own table for that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
@@ -16,18 +20,47 @@ if TYPE_CHECKING:  # imported only when PostgreSQL is configured
     from eventsourcing.postgres import PostgresApplicationRecorder
 
 
+# an event as stored, with its position: (entity id, version, topic, state, position)
+EventAt = tuple[UUID, int, str, bytes, int]
+
+
 class PositionIndex(Protocol):
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
         """Version -> log position of every event of one entity."""
         ...
 
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        """The entity's version at log position ``position`` (None: it did not exist)."""
+        ...
+
+    def events_at(self, aggregate_ids: Sequence[UUID], position: int) -> list[EventAt]:
+        """The events of these entities at or before ``position``, entity by entity (in
+        id order), each entity's in version order."""
+        ...
+
+    def created_at(self, topics: Sequence[str], position: int) -> list[UUID]:
+        """The entities created, at or before ``position``, by an event of one of these
+        topics, in id order."""
+        ...
+
 
 class SQLitePositions:
+    """The log position of an event is its row's rowid."""
+
     def __init__(self, recorder: SQLiteApplicationRecorder) -> None:
         self._recorder = recorder
-        self._statement = (
-            f"SELECT originator_version, rowid FROM {recorder.events_table_name} "  # noqa: S608
-            "WHERE originator_id = ?"
+        table = recorder.events_table_name
+        self._statement = f"SELECT originator_version, rowid FROM {table} WHERE originator_id = ?"
+        self._version_at = (
+            f"SELECT MAX(originator_version) FROM {table} WHERE originator_id = ? AND rowid <= ?"
+        )
+        self._events_at = (
+            f"SELECT originator_id, originator_version, topic, state, rowid FROM {table} "
+            "WHERE originator_id IN ({}) AND rowid <= ? ORDER BY originator_id, originator_version"
+        )
+        self._created_at = (
+            f"SELECT originator_id FROM {table} WHERE originator_version = 1 "
+            "AND topic IN ({}) AND rowid <= ? ORDER BY originator_id"
         )
 
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
@@ -35,24 +68,88 @@ class SQLitePositions:
             cursor.execute(self._statement, (aggregate_id.hex,))
             return {row[0]: row[1] for row in cursor.fetchall()}
 
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._version_at, (aggregate_id.hex, position))
+            found: int | None = cursor.fetchall()[0][0]
+            return found
+
+    def events_at(self, aggregate_ids: Sequence[UUID], position: int) -> list[EventAt]:
+        if not aggregate_ids:
+            return []
+        statement = self._events_at.format(", ".join("?" * len(aggregate_ids)))
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [*(i.hex for i in aggregate_ids), position])
+            by_hex = {i.hex: i for i in aggregate_ids}
+            return [(by_hex[r[0]], r[1], r[2], r[3], r[4]) for r in cursor.fetchall()]
+
+    def created_at(self, topics: Sequence[str], position: int) -> list[UUID]:
+        statement = self._created_at.format(", ".join("?" * len(topics)))
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [*topics, position])
+            return [UUID(r[0]) for r in cursor.fetchall()]
+
 
 class PostgresPositions:
+    """The log position of an event is its row's notification_id."""
+
     def __init__(self, recorder: PostgresApplicationRecorder) -> None:
         from psycopg.sql import SQL, Identifier
 
         self._recorder = recorder
+        names = {
+            "schema": Identifier(recorder.datastore.schema),
+            "table": Identifier(recorder.events_table_name),
+        }
         self._statement = SQL(
             "SELECT originator_version, notification_id FROM {schema}.{table} "
             "WHERE originator_id = %s"
-        ).format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
-        )
+        ).format(**names)
+        self._version_at = SQL(
+            "SELECT MAX(originator_version) AS version FROM {schema}.{table} "
+            "WHERE originator_id = %s AND notification_id <= %s"
+        ).format(**names)
+        self._events_at = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s "
+            "ORDER BY originator_id, originator_version"
+        ).format(**names)
+        self._created_at = SQL(
+            "SELECT originator_id FROM {schema}.{table} WHERE originator_version = 1 "
+            "AND topic = ANY(%s) AND notification_id <= %s ORDER BY originator_id"
+        ).format(**names)
 
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._statement, (aggregate_id,))
             return {row["originator_version"]: row["notification_id"] for row in cursor.fetchall()}
+
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._version_at, (aggregate_id, position))
+            found: int | None = cursor.fetchall()[0]["version"]
+            return found
+
+    def events_at(self, aggregate_ids: Sequence[UUID], position: int) -> list[EventAt]:
+        if not aggregate_ids:
+            return []
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._events_at, (list(aggregate_ids), position))
+            return [
+                (
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
+                    bytes(r["state"]),
+                    r["notification_id"],
+                )
+                for r in cursor.fetchall()
+            ]
+
+    def created_at(self, topics: Sequence[str], position: int) -> list[UUID]:
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._created_at, (list(topics), position))
+            return [r["originator_id"] for r in cursor.fetchall()]
 
 
 def position_index(recorder: ApplicationRecorder) -> PositionIndex:

@@ -16,6 +16,7 @@ from ledger.domain.base import LedgerAggregate, LedgerEvent
 from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake
 from ledger.domain.organisations import Agency, CoC
+from ledger.positions import EventAt
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.events import topic_named
 
@@ -140,25 +141,22 @@ class Entities:
                     built[hex_id] = self.kept.get(hex_id)
                 except KeyError:
                     continue
-        rows: list[tuple[Any, ...]] = []
+        events: list[EventAt] = []
         fresh = [hex_id for hex_id in hex_ids if hex_id not in built]
         if fresh:
-            statement = self._events_sql.format(", ".join("?" * len(fresh)))
-            rows += self.db.query(cursor, statement, fresh)
+            events += self._user_events(cursor, fresh)
         if built:
             statement = self._newer_sql.format(", ".join(["(?, ?)"] * len(built)))
             kept = [
                 value for hex_id, (user, _) in built.items() for value in (hex_id, user.version)
             ]
-            rows += self.db.query(cursor, statement, kept)
+            events += self._audit_events(self.db.query(cursor, statement, kept))
         to_domain_event = self.ledger.mapper.to_domain_event
-        originator, originator_hex = UUID(int=0), ""
-        for hex_id, version, name, payload, position in rows:
+        for originator, version, topic, state, position in events:
+            hex_id = originator.hex
             if hex_id not in built:
                 built[hex_id] = (None, position)
-            if hex_id != originator_hex:  # rows come entity by entity
-                originator, originator_hex = UUID(hex_id), hex_id
-            stored = StoredEvent(originator, version, topic_named(name), payload.encode())
+            stored = StoredEvent(originator, version, topic, state)
             # as mutate_all, one event at a time
             user = to_domain_event(stored).mutate(built[hex_id][0])  # type: ignore[attr-defined]
             built[hex_id] = (user, position)
@@ -167,6 +165,22 @@ class Entities:
             for user, position in users:
                 self.kept.put(user.id.hex, (user, position))
         return users
+
+    def _user_events(self, cursor: Any, hex_ids: list[str]) -> list[EventAt]:
+        """The events of these users, from the generation's audit lines."""
+        statement = self._events_sql.format(", ".join("?" * len(hex_ids)))
+        return self._audit_events(self.db.query(cursor, statement, hex_ids))
+
+    @staticmethod
+    def _audit_events(rows: list[tuple[Any, ...]]) -> list[EventAt]:
+        """Audit lines as the stored events they show (rows come entity by entity)."""
+        events: list[EventAt] = []
+        originator, originator_hex = UUID(int=0), ""
+        for hex_id, version, name, payload, position in rows:
+            if hex_id != originator_hex:
+                originator, originator_hex = UUID(hex_id), hex_id
+            events.append((originator, version, topic_named(name), payload.encode(), position))
+        return events
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:
         if self.cursor is not None:
@@ -180,3 +194,19 @@ class Entities:
             aggregate_id, version=version, projector_func=mutate_all
         )
         return loaded
+
+
+class EntitiesAtPosition(Entities):
+    """Entities as they stood at log position ``position``, read from the store rather than
+    from the generation's tables: what a generation will hold once it has applied the log up
+    to there (a rebuild evaluates users so while it applies the log, see ``workers``)."""
+
+    def __init__(self, ledger: Ledger, db: ReadModelDb, generation: int, position: int) -> None:
+        super().__init__(ledger, db, generation, size=20_000)
+        self.position = position
+
+    def _user_events(self, cursor: Any, hex_ids: list[str]) -> list[EventAt]:
+        return self.ledger.positions.events_at([UUID(h) for h in hex_ids], self.position)
+
+    def _recorded_version(self, aggregate_id: UUID) -> int | None:
+        return self.ledger.positions.version_at(aggregate_id, self.position)

@@ -90,6 +90,15 @@ def event_class(topic: str) -> EventClass | None:
     )
 
 
+def creating_topics(aggregate: type[LedgerAggregate]) -> list[str]:
+    """The topics of the events that create an entity of class ``aggregate``."""
+    return sorted(
+        get_topic(cls)
+        for cls, owner in _catalogue().items()
+        if owner is aggregate and issubclass(cls, LedgerAggregate.Created)
+    )
+
+
 @cache
 def topic_named(name: str) -> str:
     """The topic of the event class the audit trail names ``name``."""

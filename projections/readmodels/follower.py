@@ -88,10 +88,11 @@ class Follower:
     def position(self) -> int:
         return self.projector.position
 
-    def apply_next(self) -> int:
-        """Apply the next batch from the log; returns how many notifications it had."""
+    def apply_next(self, until: int | None = None) -> int:
+        """Apply the next batch from the log (up to position ``until``, if given); returns
+        how many notifications it had."""
         notifications = self.ledger.recorder.select_notifications(
-            start=self.projector.position + 1, limit=self.batch_size
+            start=self.projector.position + 1, limit=self.batch_size, stop=until
         )
         try:
             self.projector.apply(notifications)
@@ -113,22 +114,64 @@ class Follower:
             self.projector.begin_bulk()
         try:
             with fewer_collections() if backlog else nullcontext():
-                return self._catch_up(workers, progress, stop)
+                applied = 0
+                if workers is not None and backlog and self.building:
+                    applied = self._apply_ahead(workers, progress, stop)
+                return self._catch_up(workers, progress, stop, applied)
         finally:
             if workers is not None:
                 workers.close()
 
-    def _catch_up(
-        self, workers: Workers | None, progress: Progress | None, stop: threading.Event | None
-    ) -> Step:
-        applied = 0
+    def _apply(
+        self,
+        progress: Progress | None,
+        stop: threading.Event | None,
+        applied: int,
+        *,
+        until: int | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> int:
+        """Apply batches until the log (or position ``until``) is reached or ``stop`` is set;
+        ``between`` runs after each batch. Returns ``applied`` plus what was applied."""
         while stop is None or not stop.is_set():
-            count = self.apply_next()
+            count = self.apply_next() if until is None else self.apply_next(until)
             applied += count
+            if between is not None:
+                between()
             if progress is not None and count:
                 progress(Step(self.position, self.ledger.head(), applied, -1))
             if count < self.batch_size:
                 break
+        return applied
+
+    def _apply_ahead(
+        self, workers: Workers, progress: Progress | None, stop: threading.Event | None
+    ) -> int:
+        """Apply the log up to its head H while the workers evaluate every user as it
+        stands at H (see ``workers``); then take those users off the queue."""
+        head = self.ledger.head()
+        ahead = workers.ahead(head)
+        try:
+            applied = self._apply(progress, stop, 0, until=head, between=ahead.poll)
+            if stop is not None and stop.is_set():
+                return applied
+            self.projector.end_bulk()
+            while self.projector.derive_pending():  # this queues agencies' users
+                pass
+            ahead.finish(stop)
+        finally:
+            ahead.cancel()
+        self.projector.drop_evaluated_since(head)
+        return applied
+
+    def _catch_up(
+        self,
+        workers: Workers | None,
+        progress: Progress | None,
+        stop: threading.Event | None,
+        applied: int,
+    ) -> Step:
+        applied = self._apply(progress, stop, applied)
         if stop is not None and stop.is_set():
             return Step(self.position, self.ledger.head(), applied, self.projector.pending())
         if self.building:

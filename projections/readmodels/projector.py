@@ -24,7 +24,7 @@ from projections.compliance.service import ComplianceService
 from projections.compliance.timing import at_midnight
 from projections.readmodels import rows
 from projections.readmodels.db import TABLES, ReadModelDb
-from projections.readmodels.entities import Entities, agency_of, ref_of
+from projections.readmodels.entities import Entities, EntitiesAtPosition, agency_of, ref_of
 from projections.readmodels.events import EventClass, event_class
 
 CHUNK = 500  # users evaluated, or keys looked up, per statement
@@ -38,8 +38,8 @@ class Evaluated(NamedTuple):
     users: list[tuple[Any, ...]]
     calendar: list[tuple[Any, ...]]
     cleared: list[tuple[str, str, str]]  # calendar subjects whose rows are replaced
-    # each user's agency, version and last position now, for the entities table
-    states: list[tuple[str | None, int, int, str]]
+    # each user's row of the entities table: id, coc, ref, agency, version, last position
+    states: list[tuple[str, str, str, str | None, int, int]]
 
 
 class Touched(NamedTuple):
@@ -65,13 +65,20 @@ class Projector:
         cache_size: int = 20_000,
         what_if: dict[str, str] | None = None,
         users_kept: int = 0,
+        at_position: int | None = None,
     ) -> None:
+        """``at_position``: evaluate users as they stood at that log position, reading them
+        and what their evaluation needs from the store (see ``EntitiesAtPosition``)."""
         self.ledger = ledger
         self.db = db
         self.generation = generation
         self.clock = clock
         self.what_if = dict(what_if or {})
-        self.entities = Entities(ledger, db, generation, cache_size, users_kept)
+        self.entities = (
+            Entities(ledger, db, generation, cache_size, users_kept)
+            if at_position is None
+            else EntitiesAtPosition(ledger, db, generation, at_position)
+        )
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
         self.refs: dict[str, str] = {}  # natural keys by entity id (hex)
@@ -85,8 +92,10 @@ class Projector:
             "version = excluded.version, position = excluded.position",
             "user_entity": f"INSERT INTO {t['entities']} VALUES (?, ?, 'user', ?, NULL, ?, ?) "
             "ON CONFLICT (id) DO NOTHING",
-            "user_state": f"UPDATE {t['entities']} SET agency_ref = ?, version = ?, position = ? "
-            "WHERE id = ?",
+            # an upsert: a user evaluated ahead of the log (see workers) may not have its row yet
+            "user_state": f"INSERT INTO {t['entities']} VALUES (?, ?, 'user', ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
+            "version = excluded.version, position = excluded.position",
             "refs": f"SELECT id, ref FROM {t['entities']} WHERE id IN ({{}})",
             "audit": f"INSERT INTO {t['audit']} VALUES ({', '.join('?' * 15)})",
             "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
@@ -133,6 +142,8 @@ class Projector:
             "WHERE valid_until IS NOT NULL AND valid_until <= ? "
             "ON CONFLICT (entity_id) DO NOTHING",
             "pending_count": f"SELECT COUNT(*) FROM {t['pending']}",
+            "evaluated_since": f"DELETE FROM {t['pending']} WHERE entity_id IN "
+            f"(SELECT entity_id FROM {t['users']} WHERE position >= ?)",
             "pending_after": f"SELECT entity_id FROM {t['pending']} WHERE entity_id > ? "
             "ORDER BY entity_id LIMIT ?",
         }
@@ -354,6 +365,12 @@ class Projector:
             chunk, lambda c: self._derive_queued(c, chunk) or self._evaluate_users(c, chunk)
         )
 
+    def drop_evaluated_since(self, position: int) -> None:
+        """Take off the queue the users whose rows were evaluated at ``position`` or later,
+        with the generation at ``position`` (no later event queued them: see ``workers``)."""
+        with self.db.transaction() as cursor:
+            self.db.execute(cursor, self.sql["evaluated_since"], (position,))
+
     def derive_pending(self, chunk: int = CHUNK) -> int:
         """Derive up to ``chunk`` queued agencies or intakes; returns how many."""
         return self._work(chunk, lambda c: self._derive_queued(c, chunk))
@@ -411,7 +428,7 @@ class Projector:
             users,
             calendar,
             [(u.coc, "user", u.ref) for u, _ in found],
-            [(u.agency_ref, u.version, position, u.id.hex) for u, position in found],
+            [(u.id.hex, u.coc, u.ref, u.agency_ref, u.version, p) for u, p in found],
         )
 
     def write_evaluated(self, cursor: Any, evaluated: Evaluated) -> None:

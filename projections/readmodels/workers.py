@@ -1,19 +1,30 @@
-"""Evaluating queued users in worker processes, so that a rebuild uses every core.
+"""Evaluating users in worker processes, so that a rebuild uses every core.
 
 The workers are started before the log is applied when the backlog is large, so that their
-start-up (imports, the store, the policy packs) overlaps with applying it. The main process
-derives agencies first (that queues their users), then hands out chunks of queued users in
-entity-id order; each worker reads them from the generation's audit lines and evaluates
-them, at one moment fixed for the whole pass; the main process writes each chunk's rows and
-takes it off the queue in one transaction. The generation's position does not move
-meanwhile, so every worker sees the same state. Interrupted, the queue keeps what is not
-written yet, and the next run goes on with it.
+start-up (imports, the store, the policy packs) overlaps with applying it.
+
+Evaluating queued users (``Workers.evaluate``): the main process derives agencies first (that
+queues their users), then hands out chunks of queued users in entity-id order; each worker
+reads them from the generation's audit lines and evaluates them, at one moment fixed for the
+whole pass; the main process writes each chunk's rows and takes it off the queue in one
+transaction. The generation's position does not move meanwhile, so every worker sees the
+same state. Interrupted, the queue keeps what is not written yet, and the next run goes on
+with it.
+
+Evaluating ahead (``Workers.ahead``): a generation no reader uses yet, built from a long log,
+does not wait until the log is applied. The workers evaluate every user as it stands at the
+log's head H, reading the users and their agencies from the store (``EntitiesAtPosition``),
+while the main process applies the log up to H and writes their rows between its batches.
+Once the generation is at H (agencies derived), a user whose row was evaluated at H is taken
+off the queue: nothing queued it since. The rest, and whatever came after H, is evaluated as
+above. The workers run at a lower priority, so that applying the log keeps its core.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -22,18 +33,26 @@ from datetime import datetime
 
 from ledger.application import Ledger
 from ledger.clock import FixedClock
+from ledger.domain.end_users import EndUser
 from ledger.settings import Settings
 from projections.readmodels.db import ReadModelDb
+from projections.readmodels.events import creating_topics
 from projections.readmodels.gc_tuning import BULK_THRESHOLDS
 from projections.readmodels.projector import CHUNK, Evaluated, Projector
 
+# how much less the scheduler favours a worker than the main process (os.nice)
+WORKER_NICENESS = 10
+
 _worker: Projector | None = None
+_ahead: Projector | None = None  # evaluates users as they stood at a log position
 _clock: FixedClock | None = None
 
 
 def _start(settings: Settings, generation: int, now: datetime, what_if: dict[str, str]) -> None:
-    global _worker, _clock
+    global _worker, _ahead, _clock
+    os.nice(WORKER_NICENESS)
     gc.set_threshold(*BULK_THRESHOLDS)  # a worker only evaluates: see gc_tuning
+    _ahead = None
     _clock = FixedClock(now)
     ledger = Ledger(settings.model_copy(update={"load_demo_data": False}), _clock)
     _worker = Projector(ledger, ReadModelDb(ledger), generation, _clock, what_if=what_if)
@@ -56,6 +75,32 @@ def _evaluate(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
             return _worker.evaluate_users(cursor, hex_ids)
         finally:
             _worker.entities.cursor = None
+
+
+def _users_at(position: int) -> list[str]:
+    """The users that exist at log position ``position``, in entity-id order (hex)."""
+    assert _worker is not None, "the worker was not started"
+    found = _worker.ledger.positions.created_at(creating_topics(EndUser), position)
+    return [user_id.hex for user_id in found]
+
+
+def _evaluate_at(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
+    """Evaluate users at ``now`` as they stood at log position ``position``, from the store."""
+    global _ahead
+    assert _worker is not None, "the worker was not started"
+    assert _clock is not None
+    if _ahead is None or _ahead.position != position:
+        _ahead = Projector(
+            _worker.ledger,
+            _worker.db,
+            _worker.generation,
+            _clock,
+            what_if=_worker.what_if,
+            at_position=position,
+        )
+        _ahead.position = position  # what the users' rows say
+    _clock.set(now)
+    return _ahead.evaluate_users(None, hex_ids)
 
 
 class Workers:
@@ -114,9 +159,56 @@ class Workers:
         for future in in_flight:
             future.cancel()
 
+    def ahead(self, position: int) -> Ahead:
+        """Start evaluating every user as it stands at log position ``position``."""
+        return Ahead(self, position)
+
     def close(self) -> None:
         """Stop the workers without waiting for their exit: everything they evaluated is
         written by then, and tearing down a worker's heap takes a good part of a second."""
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+
+
+class Ahead:
+    """Users evaluated at a log position while the main process applies the log up to it
+    (see the module): ``poll`` between batches writes what is evaluated and hands out more;
+    ``finish`` waits for the rest."""
+
+    def __init__(self, workers: Workers, position: int) -> None:
+        self.projector = workers.projector
+        self.pool = workers.start()
+        self.position = position
+        self.now = self.projector.clock.now()
+        self.listed: Future[list[str]] | None = self.pool.submit(_users_at, position)
+        self.chunks: deque[list[str]] = deque()
+        self.in_flight: deque[Future[Evaluated]] = deque()
+        self.most = 2 * workers.count
+
+    def poll(self, wait: bool = False) -> None:
+        """Write what the workers have evaluated (waiting for the next chunk if ``wait``),
+        and keep them busy."""
+        if self.listed is not None and (wait or self.listed.done()):
+            users = self.listed.result()
+            self.chunks.extend(users[i : i + CHUNK] for i in range(0, len(users), CHUNK))
+            self.listed = None
+        while self.in_flight and (wait or self.in_flight[0].done()):
+            self.projector.write(self.in_flight.popleft().result())
+            wait = False
+        while self.chunks and len(self.in_flight) < self.most:
+            chunk = self.chunks.popleft()
+            self.in_flight.append(self.pool.submit(_evaluate_at, chunk, self.now, self.position))
+
+    def finish(self, stop: threading.Event | None = None) -> None:
+        while (stop is None or not stop.is_set()) and (
+            self.listed is not None or self.chunks or self.in_flight
+        ):
+            self.poll(wait=True)
+
+    def cancel(self) -> None:
+        """Drop what is not evaluated yet (what is written stays)."""
+        for future in self.in_flight:
+            future.cancel()
+        self.in_flight.clear()
+        self.chunks.clear()

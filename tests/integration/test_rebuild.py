@@ -184,14 +184,14 @@ def test_workers_started_before_a_large_backlog_is_applied_evaluate_its_users(
     )
     apply_next = Follower.apply_next
     monkeypatch.setattr(
-        Follower, "apply_next", lambda self: calls.append("apply") or apply_next(self)
+        Follower, "apply_next", lambda self, *a: calls.append("apply") or apply_next(self, *a)
     )
     one = generations.begin(db, clock.now(), "one process")
     Follower(ledger, db, one, clock).catch_up()
     calls.clear()
     several = generations.begin(db, clock.now(), "two workers")
     step = Follower(ledger, db, several, clock, workers=2).catch_up()
-    assert calls[:2] == ["start", "apply"]
+    assert calls.index("start") < calls.index("apply")
     assert "evaluate" in calls
     assert step.pending == 0
     assert snapshot(db, several) == snapshot(db, one)

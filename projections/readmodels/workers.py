@@ -48,9 +48,15 @@ _ahead: Projector | None = None  # evaluates users as they stood at a log positi
 _clock: FixedClock | None = None
 
 
+def _start_process(
+    settings: Settings, generation: int, now: datetime, what_if: dict[str, str]
+) -> None:
+    os.nice(WORKER_NICENESS)
+    _start(settings, generation, now, what_if)
+
+
 def _start(settings: Settings, generation: int, now: datetime, what_if: dict[str, str]) -> None:
     global _worker, _ahead, _clock
-    os.nice(WORKER_NICENESS)
     gc.set_threshold(*BULK_THRESHOLDS)  # a worker only evaluates: see gc_tuning
     _ahead = None
     _clock = FixedClock(now)
@@ -122,7 +128,7 @@ class Workers:
             self.pool = ProcessPoolExecutor(
                 self.count,
                 mp_context=multiprocessing.get_context("spawn"),  # no inherited connections
-                initializer=_start,
+                initializer=_start_process,
                 initargs=(
                     projector.ledger.settings,
                     projector.generation,

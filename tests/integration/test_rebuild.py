@@ -275,3 +275,88 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
     assert db.has_entity_index(interrupted)
     assert corrections(interrupted) == []
     assert snapshot(db, interrupted) == snapshot(db, line_by_line)
+
+
+def test_a_rebuild_evaluates_users_at_the_head_while_applying_and_again_what_came_after(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers evaluate every user as it stands at the log's head H while the log is applied;
+    events recorded during the rebuild, after H, queue their users for evaluation again."""
+    from projections.readmodels import follower, workers
+
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 0)  # every backlog is large
+    monkeypatch.setattr(workers, "CHUNK", 2)  # several chunks in flight at once
+    queued_after_head: list[set[str]] = []
+    evaluate = workers.Workers.evaluate
+
+    def recording(self: workers.Workers, **kw: object) -> None:
+        queued_after_head.append(set(self.projector.next_users("")))
+        evaluate(self, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers.Workers, "evaluate", recording)
+    do = lambda command: run(ledger, command, CALLER)  # noqa: E731
+    head = ledger.head()
+    ahead = generations.begin(db, clock.now(), "ahead")
+    users = db.table(db.prefix(ahead) + "users")
+    written_while_applying: list[int] = []
+    deadline = time.monotonic() + 60
+
+    def during(step: Step) -> None:
+        if step.pending >= 0:
+            return
+        if not written_while_applying:  # once, while the log up to H is applied
+            complete_course(do, "WI-500", LATE, "WI-CE-CORE", clock.now())
+            register_user(do, "WI-500", "wi-new", "WI-NWH")
+        written_while_applying.append(db.fetchall(f"SELECT COUNT(*) FROM {users}")[0][0])
+        if not written_while_applying[-1] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the workers are starting; the next batch writes what they did
+
+    step = Follower(ledger, db, ahead, clock, batch_size=10, workers=2).catch_up(during)
+    # rows were written before the agencies were derived, which queued their users again
+    assert max(written_while_applying) > 0
+    assert step.pending == 0
+    assert step.position == ledger.head() > head
+    assert queued_after_head == [{user(ledger, "WI-500", r).id.hex for r in (LATE, "wi-new")}]
+    line_by_line = generations.begin(db, clock.now(), "line by line")
+    Follower(ledger, db, line_by_line, clock).catch_up()
+    assert snapshot(db, ahead) == snapshot(db, line_by_line)
+    evaluated_at = dict(db.fetchall(f"SELECT ref, position FROM {users}"))
+    assert evaluated_at[LATE] == evaluated_at["wi-new"] == ledger.head()
+    assert set(evaluated_at.values()) == {head, ledger.head()}  # the others at H
+
+
+@pytest.mark.parametrize("resumed_in_bulk", [False, True])
+def test_a_rebuild_interrupted_while_evaluating_ahead_resumes_to_the_same_tables(
+    ledger: Ledger,
+    db: ReadModelDb,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    resumed_in_bulk: bool,
+) -> None:
+    from projections.readmodels import follower, workers
+
+    line_by_line = generations.begin(db, clock.now(), "line by line")
+    Follower(ledger, db, line_by_line, clock).catch_up()
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 0)
+    monkeypatch.setattr(workers, "CHUNK", 2)
+    interrupted = generations.begin(db, clock.now(), "interrupted")
+    users = db.table(db.prefix(interrupted) + "users")
+    stop = threading.Event()
+    deadline = time.monotonic() + 60
+
+    def once_some_users_are_written(step: Step) -> None:
+        if db.fetchall(f"SELECT COUNT(*) FROM {users}")[0][0]:
+            stop.set()
+        elif time.monotonic() < deadline:
+            time.sleep(0.05)  # the workers are starting; the next batch writes what they did
+
+    first = Follower(ledger, db, interrupted, clock, batch_size=1, workers=2)
+    first.catch_up(once_some_users_are_written, stop=stop)
+    assert 0 < first.position < ledger.head()
+    written = db.fetchall(f"SELECT DISTINCT position FROM {users}")
+    assert written == [(ledger.head(),)]  # evaluated ahead of the generation's position
+    if not resumed_in_bulk:
+        monkeypatch.setattr(follower, "BACKLOG_FROM", 10**9)
+    step = Follower(ledger, db, interrupted, clock, batch_size=10, workers=2).catch_up()
+    assert step.pending == 0
+    assert snapshot(db, interrupted) == snapshot(db, line_by_line)

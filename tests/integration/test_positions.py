@@ -1,0 +1,47 @@
+"""Entities as they stood at a log position, read from the store's own table."""
+
+from __future__ import annotations
+
+from commands.demo import load_demo
+from commands.registry import run
+from ledger.application import Ledger
+from ledger.domain.end_users import EndUser
+from projections.readmodels.events import creating_topics
+from tests.conftest import CALLER
+from tests.integration.builders import complete_course, register_user, user
+
+
+def test_an_entity_s_version_events_and_creation_at_a_log_position(ledger: Ledger) -> None:
+    load_demo(ledger)
+    do = lambda command: run(ledger, command, CALLER)  # noqa: E731
+    before = ledger.head()
+    register_user(do, "WI-500", "wi-at", "WI-NWH")
+    registered = ledger.head()
+    complete_course(do, "WI-500", "wi-at", "WI-CE-CORE")
+    completed = ledger.head()
+    new = user(ledger, "WI-500", "wi-at")
+    positions = ledger.positions
+
+    assert positions.version_at(new.id, before) is None
+    assert positions.version_at(new.id, registered) == 1
+    assert positions.version_at(new.id, completed) == new.version > 1
+
+    old = user(ledger, "WI-500", "wi-u1")
+    at_registered = positions.events_at([new.id, old.id], registered)
+    assert [(e[0], e[1], e[4]) for e in at_registered] == sorted(
+        [(new.id, 1, registered)] + [(old.id, v, p) for v, p in positions.of_entity(old.id).items()]
+    )
+    at_completed = positions.events_at([new.id], completed)
+    assert [e[1] for e in at_completed] == list(range(1, new.version + 1))
+    assert [e[4] for e in at_completed] == sorted(positions.of_entity(new.id).values())
+    last = ledger.recorder.select_events(new.id)[-1]
+    assert at_completed[-1][2:4] == (last.topic, last.state)  # as stored
+    assert positions.events_at([], completed) == []
+
+    topics = creating_topics(EndUser)
+    assert new.id not in positions.created_at(topics, before)
+    users_now = positions.created_at(topics, registered)
+    assert new.id in users_now
+    assert old.id in users_now
+    assert users_now == sorted(users_now, key=lambda u: u.hex)
+    assert len(users_now) == len(positions.created_at(topics, before)) + 1

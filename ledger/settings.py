@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     postgres_lock_timeout_seconds: int = Field(default=5, ge=1)
     postgres_pool_size: int = Field(default=5, ge=1)
     load_demo_data: bool = True
+    create_tables: bool = Field(
+        default=True,
+        description="create the event store's tables and functions if missing; off in a "
+        "process started beside one that made them (PostgreSQL's CREATE OR REPLACE FUNCTION "
+        "fails when two processes run it at once)",
+    )
     readmodels_in_process: bool = Field(
         default=True,
         description="follow the log into the read models in a thread of the service; turn "
@@ -145,7 +151,7 @@ class Settings(BaseSettings):
         env = {
             # 0 turns the cache off ("" for eventsourcing; its own 0 means unbounded)
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size or ""),
-            "CREATE_TABLE": "y",
+            "CREATE_TABLE": "y" if self.create_tables else "n",
         }
         if self.database_url is None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)

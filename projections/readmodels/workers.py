@@ -60,7 +60,10 @@ def _start(settings: Settings, generation: int, now: datetime, what_if: dict[str
     gc.set_threshold(*BULK_THRESHOLDS)  # a worker only evaluates: see gc_tuning
     _ahead = None
     _clock = FixedClock(now)
-    ledger = Ledger(settings.model_copy(update={"load_demo_data": False}), _clock)
+    # the main process made the tables: two workers making them at once can fail on PostgreSQL
+    ledger = Ledger(
+        settings.model_copy(update={"load_demo_data": False, "create_tables": False}), _clock
+    )
     _worker = Projector(ledger, ReadModelDb(ledger), generation, _clock, what_if=what_if)
 
 

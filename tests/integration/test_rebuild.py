@@ -210,6 +210,9 @@ def test_a_worker_s_rows_carry_the_position_they_were_evaluated_at(
     workers._start(ledger.settings, number, clock.now(), {})  # here, not in a process
     try:
         started_at = workers._worker.position if workers._worker else None
+        # workers start side by side: only the main process makes the store's tables
+        assert workers._worker is not None
+        assert not workers._worker.ledger.settings.create_tables
         follower = Follower(ledger, db, number, clock)
         while follower.apply_next():
             pass

@@ -30,6 +30,13 @@ def test_a_cache_size_of_zero_turns_the_cache_off(tmp_path: Path) -> None:
     assert env["AGGREGATE_CACHE_MAXSIZE"] == ""
 
 
+def test_tables_are_created_unless_a_process_is_told_they_exist(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    made = Settings(sqlite_path=path).eventsourcing_env()
+    told = Settings(sqlite_path=path, create_tables=False).eventsourcing_env()
+    assert (made["CREATE_TABLE"], told["CREATE_TABLE"]) == ("y", "n")
+
+
 def test_a_url_of_another_database_is_refused() -> None:
     with pytest.raises(ValidationError, match="postgresql://"):
         Settings(database_url="mysql://root@localhost/coc")

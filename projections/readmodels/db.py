@@ -137,6 +137,20 @@ class ReadModelDb(OwnTables):
         if rows:
             cursor.executemany(self.sql(statement), rows)
 
+    def insert(self, cursor: Any, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert whole rows (every column, in order) into ``table`` (qualified). PostgreSQL
+        copies them (COPY): an executemany binds and runs one statement per row, about five
+        times the time for the audit lines of a long log."""
+        if not rows:
+            return
+        if self.postgres:
+            with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            places = ", ".join("?" * len(rows[0]))
+            cursor.executemany(f"INSERT INTO {table} VALUES ({places})", rows)
+
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one query outside any write transaction: through this thread's read
         connection (``SqliteReads``, ``PostgresReads``) if there is one, else in a read-only

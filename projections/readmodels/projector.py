@@ -86,6 +86,7 @@ class Projector:
         self.bulk = False
         db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
+        self.audit_table = t["audit"]
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
@@ -97,7 +98,6 @@ class Projector:
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "version = excluded.version, position = excluded.position",
             "refs": f"SELECT id, ref FROM {t['entities']} WHERE id IN ({{}})",
-            "audit": f"INSERT INTO {t['audit']} VALUES ({', '.join('?' * 15)})",
             "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
             f"{t['audit']} c WHERE c.entity_id = ? AND c.event_id = ?) WHERE position = ?",
             "correction": f"INSERT INTO {t['corrections']} VALUES (?, ?, ?)",
@@ -202,7 +202,7 @@ class Projector:
                         corrected = state["corrects"].replace("-", "")
                         corrections.append((entity, corrected, notification.id))
                 self._write_entities(cursor, touched, refs)
-                self.db.executemany(cursor, self.sql["audit"], audit)
+                self.db.insert(cursor, self.audit_table, audit)
                 # in bulk, linked once the index that finds the corrected line is made
                 link = "correction" if self.bulk else "corrects"
                 self.db.executemany(cursor, self.sql[link], corrections)

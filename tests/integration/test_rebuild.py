@@ -363,3 +363,28 @@ def test_a_rebuild_interrupted_while_evaluating_ahead_resumes_to_the_same_tables
     step = Follower(ledger, db, interrupted, clock, batch_size=10, workers=2).catch_up()
     assert step.pending == 0
     assert snapshot(db, interrupted) == snapshot(db, line_by_line)
+
+
+def test_an_audit_line_keeps_the_event_as_stored_whatever_its_text_holds(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """Audit lines are copied in bulk on PostgreSQL (COPY's text format escapes tabs,
+    newlines and backslashes): the stored bytes come back unchanged."""
+    completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
+    reason = 'tab\there, line\nbreak, back\\slash, "quoted", \\N, café ✓'
+    retraction = RetractEvent(
+        coc="WI-500",
+        entity_kind="user",
+        entity_ref=LATE,
+        event_id=completion.event_id,
+        reason=reason,
+    )
+    run(ledger, retraction, CALLER)
+    at = ledger.head()
+    number = generations.begin(db, clock.now(), "audit text")
+    Follower(ledger, db, number, clock).catch_up()
+    audit = db.table(db.prefix(number) + "audit")
+    [(payload,)] = db.fetchall(f"SELECT payload FROM {audit} WHERE position = ?", (at,))
+    [stored] = ledger.recorder.select_notifications(start=at, limit=1)
+    assert payload.encode() == stored.state
+    assert orjson.loads(payload)["reason"] == reason

@@ -54,10 +54,5 @@ class PostgresReads(ThreadReads[psycopg.Connection[Any]]):
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(**self.connection, autocommit=True, options=READ_ONLY)
 
-    def _fetchall(
-        self, connection: psycopg.Connection[Any], statement: str, params: tuple[Any, ...]
-    ) -> list[tuple[Any, ...]]:
-        return connection.execute(statement, params).fetchall()
-
     def _is_broken(self, connection: psycopg.Connection[Any]) -> bool:
         return connection.broken or connection.closed

@@ -12,7 +12,6 @@ read (``PRAGMA query_only``).
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from eventsourcing.persistence import (
     DatabaseError,
@@ -50,8 +49,3 @@ class SqliteReads(ThreadReads[sqlite3.Connection]):
         )
         connection.execute("PRAGMA query_only = ON")
         return connection
-
-    def _fetchall(
-        self, connection: sqlite3.Connection, statement: str, params: tuple[Any, ...]
-    ) -> list[tuple[Any, ...]]:
-        return connection.execute(statement, params).fetchall()

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from eventsourcing.persistence import InterfaceError, PersistenceError
 
-C = TypeVar("C")
+
+class Connection(Protocol):
+    """What sqlite3's and psycopg's connections both offer."""
+
+    def execute(self, statement: Any, params: Any, /) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Connection)
 
 
 class ThreadReads(Generic[C]):
@@ -36,7 +45,8 @@ class ThreadReads(Generic[C]):
         connection = None
         try:
             connection = self._connection()
-            return self._fetchall(connection, statement, tuple(params))
+            rows: list[tuple[Any, ...]] = connection.execute(statement, tuple(params)).fetchall()
+            return rows
         except Exception as error:
             ours = next((o for theirs, o in self.errors if isinstance(error, theirs)), None)
             if ours is None:
@@ -51,23 +61,15 @@ class ThreadReads(Generic[C]):
             self._closed = True
             opened, self._opened = self._opened, []
         for connection in opened:
-            self._close(connection)
+            connection.close()
 
     # --- what each backend does ----------------------------------------------------------
 
     def _connect(self) -> C:
         raise NotImplementedError
 
-    def _fetchall(
-        self, connection: C, statement: str, params: tuple[Any, ...]
-    ) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
     def _is_broken(self, connection: C) -> bool:
         return False
-
-    def _close(self, connection: C) -> None:
-        connection.close()  # type: ignore[attr-defined]
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -88,4 +90,4 @@ class ThreadReads(Generic[C]):
                 self._opened.remove(connection)
         if getattr(self._local, "connection", None) is connection:
             del self._local.connection
-        self._close(connection)
+        connection.close()

@@ -138,7 +138,7 @@ class Follower:
         """Apply batches until the log (or position ``until``) is reached or ``stop`` is set;
         ``between`` runs after each batch. Returns ``applied`` plus what was applied."""
         while stop is None or not stop.is_set():
-            count = self.apply_next() if until is None else self.apply_next(until)
+            count = self.apply_next(until)
             applied += count
             if between is not None:
                 between()

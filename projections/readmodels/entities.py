@@ -21,6 +21,12 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.events import topic_named
 
 A = TypeVar("A", bound=LedgerAggregate)
+# events held by the entities kept in memory (about 1.5 KiB each): an agency's history grows
+# with the log (staff joining and leaving), so a bound on how many entities are kept does not
+# bound memory. A rebuild's worker processes keep more: they evaluate users of every agency in
+# turn, and an agency let go is read again from the store for its next user
+EVENTS_KEPT = 20_000
+EVENTS_KEPT_BY_WORKERS = 100_000
 
 
 def ref_of(aggregate: LedgerAggregate) -> str:
@@ -44,20 +50,53 @@ def agency_of(aggregate: LedgerAggregate) -> str | None:
     return None
 
 
+class Cache(LRUCache[UUID, LedgerAggregate]):
+    """eventsourcing's LRU cache of aggregates, bounded also by the events they hold: the
+    least recently used are let go until at most ``max_events`` are held (or one entity)."""
+
+    def __init__(self, maxsize: int, max_events: int = EVENTS_KEPT) -> None:
+        super().__init__(maxsize)
+        self.max_events = max_events
+        self.events = 0
+        self.sizes: dict[UUID, int] = {}
+
+    def put(self, key: UUID, value: LedgerAggregate | None) -> Any:
+        self.events -= self.sizes.pop(key, 0)
+        evicted = super().put(key, value)
+        if evicted is not None and evicted[0] is not None:
+            self.events -= self.sizes.pop(evicted[0])
+        if value is not None:
+            self.sizes[key] = value.version
+            self.events += value.version
+        while self.events > self.max_events and len(self.cache) > 1:
+            oldest = self.root[self.NEXT][self.KEY]
+            self.get(oldest, evict=True)
+            self.events -= self.sizes.pop(oldest)
+        return evicted
+
+
 class Entities:
     """Aggregates at the generation's position. ``touched`` holds those changed by the batch
     in progress (never evicted before the batch is written); the LRU holds the rest. Users
     are not kept here (see ``users``)."""
 
     def __init__(
-        self, ledger: Ledger, db: ReadModelDb, generation: int, size: int, users_kept: int = 0
+        self,
+        ledger: Ledger,
+        db: ReadModelDb,
+        generation: int,
+        size: int,
+        users_kept: int = 0,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
-        """``users_kept``: how many built users to keep between evaluations (a follower
+        """``size`` entities are kept, holding at most ``events_kept`` events (see ``Cache``);
+        ``users_kept``: how many built users to keep between evaluations (a follower
         evaluates the same users again and again; a rebuild evaluates each once: 0)."""
         self.ledger = ledger
         self.db = db
         self.size = max(size, 1)
-        self.lru: LRUCache[UUID, LedgerAggregate] = LRUCache(maxsize=self.size)
+        self.events_kept = events_kept
+        self.lru = Cache(self.size, events_kept)
         self.touched: dict[UUID, LedgerAggregate] = {}
         # entities looked for and not there (yet): an agency's missing MOU, asked per user
         self.absent: set[UUID] = set()
@@ -79,7 +118,7 @@ class Entities:
 
     def reset(self) -> None:
         """Forget everything (after a failed batch: the cache may be ahead of the tables)."""
-        self.lru = LRUCache(maxsize=self.size)
+        self.lru = Cache(self.size, self.events_kept)
         self.kept = LRUCache(maxsize=max(self.users_kept, 1))
         self.touched.clear()
         self.absent.clear()
@@ -201,8 +240,15 @@ class EntitiesAtPosition(Entities):
     from the generation's tables: what a generation will hold once it has applied the log up
     to there (a rebuild evaluates users so while it applies the log, see ``workers``)."""
 
-    def __init__(self, ledger: Ledger, db: ReadModelDb, generation: int, position: int) -> None:
-        super().__init__(ledger, db, generation, size=20_000)
+    def __init__(
+        self,
+        ledger: Ledger,
+        db: ReadModelDb,
+        generation: int,
+        position: int,
+        events_kept: int = EVENTS_KEPT,
+    ) -> None:
+        super().__init__(ledger, db, generation, size=20_000, events_kept=events_kept)
         self.position = position
 
     def _user_events(self, cursor: Any, hex_ids: list[str]) -> list[EventAt]:

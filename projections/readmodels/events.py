@@ -37,6 +37,12 @@ class EventClass:
         key = "code" if self.kind == "coc" else "ref"
         return str(state[key]) if key in state else entity
 
+    def agency_when_created(self, state: dict[str, object]) -> str | None:
+        """The agency the entity belongs to, from the fields of the event that created it:
+        ``entities.agency_of``, which changes over time for a user only (None for a user)."""
+        key = AGENCY_KEYS.get(self.aggregate)
+        return None if key is None else str(state[key])
+
 
 AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     CoC,
@@ -57,6 +63,12 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
 # API tokens carry the hash of their secret and are served by no route; the operator's
 # signing keys belong to no tenant (GET /v1/integrity/keys serves them)
 NOT_PROJECTED = frozenset({IdempotencyRecord, ApiToken, SigningKeys})
+# the field of its creating event that names the agency an entity belongs to
+AGENCY_KEYS: dict[type[LedgerAggregate], str] = {
+    Agency: "ref",
+    Agreement: "agency_ref",
+    DataPartnerIntake: "partner_agency_ref",
+}
 
 
 @cache

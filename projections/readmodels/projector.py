@@ -24,11 +24,17 @@ from projections.compliance.service import ComplianceService
 from projections.compliance.timing import at_midnight
 from projections.readmodels import rows
 from projections.readmodels.db import TABLES, ReadModelDb
-from projections.readmodels.entities import Entities, EntitiesAtPosition, agency_of, ref_of
+from projections.readmodels.entities import (
+    EVENTS_KEPT,
+    Entities,
+    EntitiesAtPosition,
+    agency_of,
+    ref_of,
+)
 from projections.readmodels.events import EventClass, event_class
 
 CHUNK = 500  # users evaluated, or keys looked up, per statement
-REFS_KEPT = 200_000  # natural keys remembered across batches
+REFS_KEPT = 200_000  # natural keys (and agencies) remembered across batches
 
 
 class Evaluated(NamedTuple):
@@ -40,6 +46,13 @@ class Evaluated(NamedTuple):
     cleared: list[tuple[str, str, str]]  # calendar subjects whose rows are replaced
     # each user's row of the entities table: id, coc, ref, agency, version, last position
     states: list[tuple[str, str, str, str | None, int, int]]
+
+
+class Key(NamedTuple):
+    """What never changes of an entity: its natural key and (but for a user) its agency."""
+
+    ref: str
+    agency: str | None
 
 
 class Touched(NamedTuple):
@@ -66,23 +79,26 @@ class Projector:
         what_if: dict[str, str] | None = None,
         users_kept: int = 0,
         at_position: int | None = None,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         """``at_position``: evaluate users as they stood at that log position, reading them
-        and what their evaluation needs from the store (see ``EntitiesAtPosition``)."""
+        and what their evaluation needs from the store (see ``EntitiesAtPosition``);
+        ``cache_size`` entities holding at most ``events_kept`` events are kept in memory."""
         self.ledger = ledger
         self.db = db
         self.generation = generation
         self.clock = clock
         self.what_if = dict(what_if or {})
         self.entities = (
-            Entities(ledger, db, generation, cache_size, users_kept)
+            Entities(ledger, db, generation, cache_size, users_kept, events_kept)
             if at_position is None
-            else EntitiesAtPosition(ledger, db, generation, at_position)
+            else EntitiesAtPosition(ledger, db, generation, at_position, events_kept)
         )
         self.compliance = ComplianceService(ledger, load=self.entities.get)
         self.position = db.position(generation)
-        self.refs: dict[str, str] = {}  # natural keys by entity id (hex)
-        # loading in bulk: the audit trail's entity index is made afterwards (see db.py)
+        self.keys: dict[str, Key] = {}  # by entity id (hex)
+        # loading in bulk: the audit trail's entity index is made afterwards (see db.py), and
+        # no entity is kept in memory (see ``apply``)
         self.bulk = False
         db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
@@ -97,7 +113,7 @@ class Projector:
             "user_state": f"INSERT INTO {t['entities']} VALUES (?, ?, 'user', ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "version = excluded.version, position = excluded.position",
-            "refs": f"SELECT id, ref FROM {t['entities']} WHERE id IN ({{}})",
+            "keys": f"SELECT id, ref, agency_ref FROM {t['entities']} WHERE id IN ({{}})",
             "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
             f"{t['audit']} c WHERE c.entity_id = ? AND c.event_id = ?) WHERE position = ?",
             "correction": f"INSERT INTO {t['corrections']} VALUES (?, ?, ?)",
@@ -155,9 +171,11 @@ class Projector:
         Returns the new position.
 
         Every event becomes a line of the audit trail, read from its stored fields. Events of
-        organisations, agreements and intakes are applied to their aggregates (few, cached);
-        a user's events are not: the user is queued and built from its audit lines when it is
-        evaluated (users are many and evaluated once however many events they had)."""
+        organisations, agreements and intakes are applied to their aggregates (few, cached),
+        but not in bulk: their histories would stay in memory, growing with the log; they are
+        loaded from the store when derived. A user's events are never applied: the user is
+        queued and built from its audit lines when it is evaluated (users are many and
+        evaluated once however many events they had)."""
         if not notifications:
             return self.position
         last = notifications[-1].id
@@ -170,13 +188,13 @@ class Projector:
                     for n in notifications
                     if (found := event_class(n.topic)) is not None
                 ]
-                refs = self._refs(cursor, decoded)
+                keys = self._keys(cursor, decoded)
                 audit: list[tuple[Any, ...]] = []
                 corrections: list[tuple[str, str, int]] = []
                 touched: dict[str, Touched] = {}  # by entity id (hex)
                 for notification, found, state in decoded:
                     entity = state["originator_id"].replace("-", "")
-                    if found.of_user:
+                    if found.of_user or self.bulk:
                         self.entities.absent.discard(notification.originator_id)
                     else:
                         self.entities.apply(found.cls.model_validate(state))
@@ -192,7 +210,7 @@ class Projector:
                             notification.id,
                             entity,
                             found.kind,
-                            refs[entity],
+                            keys[entity].ref,
                             found.name,
                             state,
                             notification.state,
@@ -201,12 +219,12 @@ class Projector:
                     if found.corrects:
                         corrected = state["corrects"].replace("-", "")
                         corrections.append((entity, corrected, notification.id))
-                self._write_entities(cursor, touched, refs)
+                self._write_entities(cursor, touched, keys)
                 self.db.insert(cursor, self.audit_table, audit)
                 # in bulk, linked once the index that finds the corrected line is made
                 link = "correction" if self.bulk else "corrects"
                 self.db.executemany(cursor, self.sql[link], corrections)
-                self._queue(cursor, touched, refs)
+                self._queue(cursor, touched, keys)
                 self.db.record_position(cursor, self.generation, last)
         except BaseException:
             self.entities.reset()
@@ -219,9 +237,11 @@ class Projector:
 
     def begin_bulk(self) -> None:
         """Apply without the audit trail's entity index until ``end_bulk`` (for a generation
-        no reader uses yet): a correction is linked to the version it corrects then."""
+        no reader uses yet): a correction is linked to the version it corrects then. Entities
+        are not kept meanwhile: those kept now would not see the events applied in bulk."""
         with self.db.transaction() as cursor:
             self.db.drop_entity_index(cursor, self.generation)
+        self.entities.reset()
         self.bulk = True
 
     def end_bulk(self) -> None:
@@ -236,73 +256,65 @@ class Projector:
                 self.db.executemany(cursor, self.sql["corrects"], queued)
                 self.db.executemany(cursor, self.sql["corrected"], [(q[2],) for q in queued])
 
-    def _refs(
+    def _keys(
         self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any]]]
-    ) -> dict[str, str]:
-        """The natural key of each entity in the batch, by entity id (hex). Keys never change:
-        kept across batches, up to a bound; the rest are read from the entities table."""
-        refs = self.refs
-        if len(refs) > REFS_KEPT:
-            refs.clear()
+    ) -> dict[str, Key]:
+        """The key of each entity in the batch, by entity id (hex). Keys never change: kept
+        across batches, up to a bound; the rest are read from the entities table."""
+        keys = self.keys
+        if len(keys) > REFS_KEPT:
+            keys.clear()
         missing: set[str] = set()
         for _, found, state in decoded:
             entity = state["originator_id"].replace("-", "")
             if found.creates:
-                refs[entity] = found.ref_when_created(state, entity)
-            elif entity not in refs:
+                keys[entity] = Key(
+                    found.ref_when_created(state, entity), found.agency_when_created(state)
+                )
+            elif entity not in keys:
                 missing.add(entity)
         ordered = sorted(missing)
         for start in range(0, len(ordered), CHUNK):
             chunk = ordered[start : start + CHUNK]
-            statement = self.sql["refs"].format(", ".join("?" * len(chunk)))
-            refs.update(self.db.query(cursor, statement, chunk))
-        return refs
+            statement = self.sql["keys"].format(", ".join("?" * len(chunk)))
+            for hex_id, ref, agency in self.db.query(cursor, statement, chunk):
+                keys[hex_id] = Key(ref, agency)
+        return keys
 
     def _write_entities(
-        self, cursor: Any, touched: dict[str, Touched], refs: dict[str, str]
+        self, cursor: Any, touched: dict[str, Touched], keys: dict[str, Key]
     ) -> None:
         """A user's row is written when it is created; its agency, version and position when
         it is evaluated (see ``evaluate_users``)."""
         users, others = [], []
         for entity, t in touched.items():
+            ref, agency = keys[entity]
             if t.event.of_user:
                 if t.created:
-                    users.append((entity, t.coc, refs[entity], t.version, t.position))
+                    users.append((entity, t.coc, ref, t.version, t.position))
             else:
-                aggregate = self.entities.touched[UUID(entity)]
-                others.append(
-                    (
-                        entity,
-                        t.coc,
-                        t.event.kind,
-                        refs[entity],
-                        agency_of(aggregate),
-                        t.version,
-                        t.position,
-                    )
-                )
+                others.append((entity, t.coc, t.event.kind, ref, agency, t.version, t.position))
         self.db.executemany(cursor, self.sql["user_entity"], users)
         self.db.executemany(cursor, self.sql["entity"], others)
 
-    def _queue(self, cursor: Any, touched: dict[str, Touched], refs: dict[str, str]) -> None:
+    def _queue(self, cursor: Any, touched: dict[str, Touched], keys: dict[str, Key]) -> None:
         """Queue what the batch's changes make stale: users to evaluate; agencies and
         intakes whose rows to derive again; every user of a CoC whose policy may change."""
         users: list[tuple[str, str, str]] = []
         derive: dict[str, tuple[str, str, str, str]] = {}
         for entity, t in touched.items():
+            ref, agency_ref = keys[entity]
+            kind = t.event.aggregate
             if t.event.of_user:
-                users.append((entity, t.coc, refs[entity]))
-                continue
-            aggregate = self.entities.touched[UUID(entity)]
-            if isinstance(aggregate, Agency | Agreement):
-                agency_ref = agency_of(aggregate)
+                users.append((entity, t.coc, ref))
+            elif kind is Agency or kind is Agreement:
                 assert agency_ref is not None
                 agency_id = entity_id(Agency.kind, t.coc, agency_ref).hex
                 derive[agency_id] = (agency_id, t.coc, agency_ref, Agency.kind)
-            elif isinstance(aggregate, DataPartnerIntake):
-                derive[entity] = (entity, t.coc, refs[entity], DataPartnerIntake.kind)
-            elif isinstance(aggregate, CoC):
-                self.db.execute(cursor, self.sql["pending_of_coc"], (aggregate.coc,))
+            elif kind is DataPartnerIntake:
+                derive[entity] = (entity, t.coc, ref, DataPartnerIntake.kind)
+            elif kind is CoC:
+                self.db.execute(cursor, self.sql["pending_of_coc"], (t.coc,))
         self.db.executemany(cursor, self.sql["pending"], users)
         self.db.executemany(cursor, self.sql["derive"], list(derive.values()))
 

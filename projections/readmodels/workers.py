@@ -36,6 +36,7 @@ from ledger.clock import FixedClock
 from ledger.domain.end_users import EndUser
 from ledger.settings import Settings
 from projections.readmodels.db import ReadModelDb
+from projections.readmodels.entities import EVENTS_KEPT_BY_WORKERS
 from projections.readmodels.events import creating_topics
 from projections.readmodels.gc_tuning import BULK_THRESHOLDS
 from projections.readmodels.projector import CHUNK, Evaluated, Projector
@@ -64,7 +65,14 @@ def _start(settings: Settings, generation: int, now: datetime, what_if: dict[str
     ledger = Ledger(
         settings.model_copy(update={"load_demo_data": False, "create_tables": False}), _clock
     )
-    _worker = Projector(ledger, ReadModelDb(ledger), generation, _clock, what_if=what_if)
+    _worker = Projector(
+        ledger,
+        ReadModelDb(ledger),
+        generation,
+        _clock,
+        what_if=what_if,
+        events_kept=EVENTS_KEPT_BY_WORKERS,
+    )
 
 
 def _ready() -> None:
@@ -106,6 +114,7 @@ def _evaluate_at(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
             _clock,
             what_if=_worker.what_if,
             at_position=position,
+            events_kept=EVENTS_KEPT_BY_WORKERS,
         )
         _ahead.position = position  # what the users' rows say
     _clock.set(now)

@@ -252,10 +252,20 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
 
     bulk = generations.begin(db, clock.now(), "bulk")
     without_index: list[bool] = []
-    step = Follower(ledger, db, bulk, clock, batch_size=10).catch_up(
-        lambda _: without_index.append(not db.has_entity_index(bulk))
-    )
+    kept: list[int] = []  # entities kept in memory while applying in bulk
+    loading = Follower(ledger, db, bulk, clock, batch_size=10)
+
+    def progress(_: Step) -> None:
+        without_index.append(not db.has_entity_index(bulk))
+        if without_index[-1]:
+            kept.append(len(loading.projector.entities.lru.cache))
+
+    step = loading.catch_up(progress)
     assert without_index[0]
+    # their histories grow with the log: agencies and agreements are loaded when derived
+    assert kept
+    assert set(kept) == {0}
+    assert len(loading.projector.entities.lru.cache) > 0  # derived (and kept) afterwards
     assert step.pending == 0
     assert db.has_entity_index(bulk)
     assert snapshot(db, bulk) == snapshot(db, line_by_line)

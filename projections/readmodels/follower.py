@@ -152,7 +152,8 @@ class Follower:
         self, workers: Workers, progress: Progress | None, stop: threading.Event | None
     ) -> int:
         """Apply the log up to its head H while the workers evaluate every user as it
-        stands at H (see ``workers``); then take those users off the queue."""
+        stands at H, then derive its agencies and intakes at H (see ``workers``); then take
+        those users off the queue."""
         head = self.ledger.head()
         ahead = workers.ahead(head)
         try:
@@ -160,8 +161,7 @@ class Follower:
             if stop is not None and stop.is_set():
                 return applied
             self.projector.end_bulk()
-            while self.projector.derive_pending():  # this queues agencies' users
-                pass
+            ahead.derive()
             ahead.finish(stop)
         finally:
             ahead.cancel()

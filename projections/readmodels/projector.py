@@ -48,6 +48,18 @@ class Evaluated(NamedTuple):
     states: list[tuple[str, str, str, str | None, int, int]]
 
 
+class Derived(NamedTuple):
+    """The rows of some derived agencies and intakes, to be written in one transaction."""
+
+    queued: list[str]  # entity ids taken off the derive queue
+    agencies: list[tuple[Any, ...]]
+    regions_cleared: list[tuple[str, str]]  # (coc, agency ref): their region rows replaced
+    regions: list[tuple[Any, ...]]
+    calendar_cleared: list[tuple[str, str, str]]  # calendar subjects whose rows are replaced
+    calendar: list[tuple[Any, ...]]
+    users_of: list[tuple[str, str]]  # (coc, agency ref): their users to evaluate again
+
+
 class Key(NamedTuple):
     """What never changes of an entity: its natural key and (but for a user) its agency."""
 
@@ -125,6 +137,7 @@ class Projector:
             "next_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} "
             "ORDER BY entity_id LIMIT ?",
             "derived": f"DELETE FROM {t['derive']} WHERE entity_id = ?",
+            "all_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} ORDER BY entity_id",
             "derive_count": f"SELECT COUNT(*) FROM {t['derive']}",
             "pending": f"INSERT INTO {t['pending']} VALUES (?, ?, ?) "
             "ON CONFLICT (entity_id) DO NOTHING",
@@ -318,20 +331,47 @@ class Projector:
         self.db.executemany(cursor, self.sql["pending"], users)
         self.db.executemany(cursor, self.sql["derive"], list(derive.values()))
 
-    def _agency(self, cursor: Any, coc: str, agency_ref: str) -> None:
+    def derive(self, cursor: Any, queued: list[tuple[str, str, str, str]]) -> Derived:
+        """Derive queued agencies and intakes (rows of the derive queue); reads only (a
+        worker process may do it, see ``workers``)."""
+        derived = Derived([q[0] for q in queued], [], [], [], [], [], [])
+        for hex_id, coc, ref, kind in queued:
+            if kind == Agency.kind:
+                self._agency(derived, cursor, coc, ref)
+                derived.users_of.append((coc, ref))
+            else:
+                intake = self.entities.get(DataPartnerIntake, UUID(hex_id))
+                if intake is not None:
+                    self._intake_calendar(derived, intake)
+        return derived
+
+    def write_derived(self, cursor: Any, derived: Derived) -> None:
+        """Write derived rows, queue the agencies' users and take what was derived off the
+        queue (in the caller's transaction)."""
+        self.db.executemany(cursor, self.sql["agency"], derived.agencies)
+        self.db.executemany(cursor, self.sql["regions_clear"], derived.regions_cleared)
+        self.db.executemany(cursor, self.sql["region"], derived.regions)
+        self.db.executemany(cursor, self.sql["calendar_clear"], derived.calendar_cleared)
+        self.db.executemany(cursor, self.sql["calendar"], derived.calendar)
+        self.db.executemany(cursor, self.sql["pending_of_agency"], derived.users_of)
+        self.db.executemany(cursor, self.sql["derived"], [(i,) for i in derived.queued])
+
+    def queued_to_derive(self) -> list[tuple[str, str, str, str]]:
+        """Every agency and intake queued to derive (entity id, CoC, ref, kind)."""
+        return [tuple(row) for row in self.db.fetchall(self.sql["all_derive"])]
+
+    def _agency(self, derived: Derived, cursor: Any, coc: str, agency_ref: str) -> None:
         agency = self.entities.get(Agency, entity_id(Agency.kind, coc, agency_ref))
         if agency is None:
             return
         agreements = self._agreements(cursor, coc, agency_ref)
         now = self.clock.now()
         summary = rows.agency_summary(agency, agreements, now)
-        self.db.execute(
-            cursor,
-            self.sql["agency"],
-            (coc, agency_ref, agency.id.hex, rows.dumps(summary), self.position),
+        derived.agencies.append(
+            (coc, agency_ref, agency.id.hex, rows.dumps(summary), self.position)
         )
-        self.db.execute(cursor, self.sql["regions_clear"], (coc, agency_ref))
-        self.db.executemany(cursor, self.sql["region"], rows.region_rows(agency, agreements, now))
+        derived.regions_cleared.append((coc, agency_ref))
+        derived.regions.extend(rows.region_rows(agency, agreements, now))
 
     def _agreements(self, cursor: Any, coc: str, agency_ref: str) -> list[Agreement]:
         found = []
@@ -341,19 +381,17 @@ class Projector:
                 found.append(agreement)
         return sorted(found, key=lambda a: a.drafted.ref)
 
-    def _intake_calendar(self, cursor: Any, intake: DataPartnerIntake) -> None:
+    def _intake_calendar(self, derived: Derived, intake: DataPartnerIntake) -> None:
         ref = ref_of(intake)
-        self.db.execute(cursor, self.sql["calendar_clear"], (intake.coc, "intake", ref))
+        derived.calendar_cleared.append((intake.coc, "intake", ref))
         tenant = self.entities.get(CoC, entity_id(CoC.kind, intake.coc))
         now = self.clock.now()
         if tenant is None or tenant.policy_in_force(now.date()) is None:
             return
         compiled, _, _ = self.compliance.policy_at(tenant, now.date())
         status = evaluate_intake(intake, compiled.pack, now)
-        self.db.executemany(
-            cursor,
-            self.sql["calendar"],
-            rows.calendar_rows(intake.coc, "intake", ref, agency_of(intake), (status,)),
+        derived.calendar.extend(
+            rows.calendar_rows(intake.coc, "intake", ref, agency_of(intake), (status,))
         )
 
     # --- users ---------------------------------------------------------------------------
@@ -387,10 +425,13 @@ class Projector:
         """Derive up to ``chunk`` queued agencies or intakes; returns how many."""
         return self._work(chunk, lambda c: self._derive_queued(c, chunk))
 
-    def write(self, evaluated: Evaluated) -> None:
-        """Write what a worker evaluated, in a transaction of its own."""
+    def write(self, done: Evaluated | Derived) -> None:
+        """Write what a worker evaluated or derived, in a transaction of its own."""
         with self.db.transaction() as cursor:
-            self.write_evaluated(cursor, evaluated)
+            if isinstance(done, Derived):
+                self.write_derived(cursor, done)
+            else:
+                self.write_evaluated(cursor, done)
 
     def _work(self, chunk: int, step: Callable[[Any], int]) -> int:
         try:
@@ -405,15 +446,7 @@ class Projector:
 
     def _derive_queued(self, cursor: Any, chunk: int) -> int:
         queued = self.db.query(cursor, self.sql["next_derive"], (chunk,))
-        for hex_id, coc, ref, kind in queued:
-            if kind == Agency.kind:
-                self._agency(cursor, coc, ref)
-                self.db.execute(cursor, self.sql["pending_of_agency"], (coc, ref))
-            else:
-                intake = self.entities.get(DataPartnerIntake, UUID(hex_id))
-                if intake is not None:
-                    self._intake_calendar(cursor, intake)
-        self.db.executemany(cursor, self.sql["derived"], [(q[0],) for q in queued])
+        self.write_derived(cursor, self.derive(cursor, queued))
         return len(queued)
 
     def _evaluate_users(self, cursor: Any, chunk: int) -> int:

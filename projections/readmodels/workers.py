@@ -15,7 +15,9 @@ Evaluating ahead (``Workers.ahead``): a generation no reader uses yet, built fro
 does not wait until the log is applied. The workers evaluate every user as it stands at the
 log's head H, reading the users and their agencies from the store (``EntitiesAtPosition``),
 while the main process applies the log up to H and writes their rows between its batches.
-Once the generation is at H (agencies derived), a user whose row was evaluated at H is taken
+Once the generation is at H, the workers derive the agencies and intakes queued meanwhile,
+as they stand at H too (their cache holds what the users' evaluations read; the main process
+keeps none of them while applying in bulk). Then a user whose row was evaluated at H is taken
 off the queue: nothing queued it since. The rest, and whatever came after H, is evaluated as
 above. The workers run at a lower priority, so that applying the log keeps its core.
 """
@@ -30,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from ledger.application import Ledger
 from ledger.clock import FixedClock
@@ -39,7 +42,7 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.entities import EVENTS_KEPT_BY_WORKERS
 from projections.readmodels.events import creating_topics
 from projections.readmodels.gc_tuning import BULK_THRESHOLDS
-from projections.readmodels.projector import CHUNK, Evaluated, Projector
+from projections.readmodels.projector import CHUNK, Derived, Evaluated, Projector
 
 # how much less the scheduler favours a worker than the main process (os.nice)
 WORKER_NICENESS = 10
@@ -103,6 +106,20 @@ def _users_at(position: int) -> list[str]:
 
 def _evaluate_at(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
     """Evaluate users at ``now`` as they stood at log position ``position``, from the store."""
+    projector = _at(position, now)
+    return projector.evaluate_users(None, hex_ids)
+
+
+def _derive_at(queued: list[tuple[str, str, str, str]], now: datetime, position: int) -> Derived:
+    """Derive queued agencies and intakes at ``now`` as they stood at log position
+    ``position``, with the generation there (an agency's agreements are read from it)."""
+    projector = _at(position, now)
+    with projector.db.transaction(commit=False) as cursor:
+        return projector.derive(cursor, queued)
+
+
+def _at(position: int, now: datetime) -> Projector:
+    """The worker's projector of entities at log position ``position``, its clock at ``now``."""
     global _ahead
     assert _worker is not None, "the worker was not started"
     assert _clock is not None
@@ -118,7 +135,7 @@ def _evaluate_at(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
         )
         _ahead.position = position  # what the users' rows say
     _clock.set(now)
-    return _ahead.evaluate_users(None, hex_ids)
+    return _ahead
 
 
 class Workers:
@@ -192,6 +209,7 @@ class Workers:
 class Ahead:
     """Users evaluated at a log position while the main process applies the log up to it
     (see the module): ``poll`` between batches writes what is evaluated and hands out more;
+    ``derive``, once the generation is there, hands out its agencies and intakes to derive;
     ``finish`` waits for the rest."""
 
     def __init__(self, workers: Workers, position: int) -> None:
@@ -200,8 +218,8 @@ class Ahead:
         self.position = position
         self.now = self.projector.clock.now()
         self.listed: Future[list[str]] | None = self.pool.submit(_users_at, position)
-        self.chunks: deque[list[str]] = deque()
-        self.in_flight: deque[Future[Evaluated]] = deque()
+        self.chunks: deque[tuple[Callable[..., Evaluated | Derived], list[Any]]] = deque()
+        self.in_flight: deque[Future[Evaluated | Derived]] = deque()
         self.most = 2 * workers.count
 
     def poll(self, wait: bool = False) -> None:
@@ -209,14 +227,27 @@ class Ahead:
         and keep them busy."""
         if self.listed is not None and (wait or self.listed.done()):
             users = self.listed.result()
-            self.chunks.extend(users[i : i + CHUNK] for i in range(0, len(users), CHUNK))
+            self.chunks.extend(
+                (_evaluate_at, users[i : i + CHUNK]) for i in range(0, len(users), CHUNK)
+            )
             self.listed = None
         while self.in_flight and (wait or self.in_flight[0].done()):
             self.projector.write(self.in_flight.popleft().result())
             wait = False
         while self.chunks and len(self.in_flight) < self.most:
-            chunk = self.chunks.popleft()
-            self.in_flight.append(self.pool.submit(_evaluate_at, chunk, self.now, self.position))
+            work, chunk = self.chunks.popleft()
+            self.in_flight.append(self.pool.submit(work, chunk, self.now, self.position))
+
+    def derive(self) -> None:
+        """Hand out the agencies and intakes queued to derive (once the generation is at the
+        position: their agreements are read from it)."""
+        if self.projector.position != self.position:
+            return  # not applied up to here (stopped): what is queued is derived as usual
+        queued = self.projector.queued_to_derive()
+        self.chunks.extend(
+            (_derive_at, queued[i : i + CHUNK]) for i in range(0, len(queued), CHUNK)
+        )
+        self.poll()
 
     def finish(self, stop: threading.Event | None = None) -> None:
         while (stop is None or not stop.is_set()) and (

@@ -293,8 +293,9 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
 def test_a_rebuild_evaluates_users_at_the_head_while_applying_and_again_what_came_after(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Workers evaluate every user as it stands at the log's head H while the log is applied;
-    events recorded during the rebuild, after H, queue their users for evaluation again."""
+    """Workers evaluate every user as it stands at the log's head H while the log is applied,
+    then derive the agencies at H; events recorded during the rebuild, after H, queue their
+    users for evaluation again."""
     from projections.readmodels import follower, workers
 
     monkeypatch.setattr(follower, "BACKLOG_FROM", 0)  # every backlog is large
@@ -336,6 +337,11 @@ def test_a_rebuild_evaluates_users_at_the_head_while_applying_and_again_what_cam
     evaluated_at = dict(db.fetchall(f"SELECT ref, position FROM {users}"))
     assert evaluated_at[LATE] == evaluated_at["wi-new"] == ledger.head()
     assert set(evaluated_at.values()) == {head, ledger.head()}  # the others at H
+    # the workers derived every agency at H; the new user's agency again after it
+    agencies = db.table(db.prefix(ahead) + "agencies")
+    derived_at = dict(db.fetchall(f"SELECT ref, position FROM {agencies}"))
+    assert derived_at.pop("WI-NWH") > head
+    assert set(derived_at.values()) == {head}
 
 
 @pytest.mark.parametrize("resumed_in_bulk", [False, True])

@@ -16,6 +16,7 @@ from eventsourcing.application import (
     ProcessingEvent,
 )
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     Mapper,
     OperationalError,
@@ -34,6 +35,7 @@ from ledger.mapper import OrjsonTranscoder, PydanticMapper
 from ledger.policy.store import BUNDLED_PACKS, PackStore
 from ledger.positions import PositionIndex, position_index
 from ledger.settings import Settings
+from ledger.table_lock import creating_tables
 
 A = TypeVar("A", bound=LedgerAggregate)
 SaveListener = Callable[[Sequence[Recording[UUID]]], None]
@@ -96,6 +98,17 @@ class Ledger(Application[UUID]):
             yield
         finally:
             self._shared.aggregates = None
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """eventsourcing's recorder, its tables made (if settings say so) by one process at
+        a time (``ledger.table_lock``)."""
+        with creating_tables(self.factory.datastore):  # type: ignore[attr-defined]
+            return super().construct_recorder()
+
+    def creating_tables(self) -> AbstractContextManager[None]:
+        """While it lasts, no other process creates tables in this store
+        (``ledger.table_lock``): wrap every ``CREATE`` of our own tables in it."""
+        return creating_tables(self.recorder.datastore)  # type: ignore[attr-defined]
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the given settings configure the store: the process environment is not read."""

@@ -16,9 +16,11 @@ from ledger.application import Ledger
 
 class OwnTables:
     """The store's datastore and dialect, and a tracking recorder (``tracking_table`` on
-    PostgreSQL; SQLite's tracking recorder has one table, ``tracking``)."""
+    PostgreSQL; SQLite's tracking recorder has one table, ``tracking``). A subclass creates
+    its tables inside ``creating_tables``, as this does the tracking table."""
 
     def __init__(self, ledger: Ledger, tracking_table: str) -> None:
+        self.creating_tables = ledger.creating_tables
         recorder = ledger.recorder
         self.datastore: Any = recorder.datastore  # type: ignore[attr-defined]
         self.postgres = not isinstance(recorder, SQLiteApplicationRecorder)
@@ -33,7 +35,8 @@ class OwnTables:
         else:
             self.schema = ""
             self.tracking = SQLiteTrackingRecorder(self.datastore)
-        self.tracking.create_table()
+        with self.creating_tables():
+            self.tracking.create_table()
 
     def table(self, name: str) -> str:
         """``name`` qualified with the store's PostgreSQL schema, if it has one."""

@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     load_demo_data: bool = True
     create_tables: bool = Field(
         default=True,
-        description="create the event store's tables and functions if missing; off in a "
-        "process started beside one that made them (PostgreSQL's CREATE OR REPLACE FUNCTION "
-        "fails when two processes run it at once)",
+        description="create the event store's tables and functions if missing (processes "
+        "starting together take turns, ledger/table_lock.py); off where the store's role may "
+        "not create them",
     )
     readmodels_in_process: bool = Field(
         default=True,

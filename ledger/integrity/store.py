@@ -55,7 +55,7 @@ class IntegrityStore(OwnTables):
         )
         self._position_column = position
         self.events = self.table(self.events_table)  # qualified name of the stored events
-        with self.transaction() as cursor:
+        with self.creating_tables(), self.transaction() as cursor:
             for statement in _tables("BYTEA" if self.postgres else "BLOB"):
                 cursor.execute(statement.format_map(_Names(self)))
 

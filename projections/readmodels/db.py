@@ -105,7 +105,7 @@ class ReadModelDb(OwnTables):
             self.reads = PostgresReads(pool.kwargs | {"connect_timeout": timeout})
         elif not self.postgres and not pool.is_sqlite_memory_mode:
             self.reads = SqliteReads(pool.db_name)
-        with self.transaction() as cursor:
+        with self.creating_tables(), self.transaction() as cursor:
             self.execute(
                 cursor,
                 f"CREATE TABLE IF NOT EXISTS {self.table(GENERATIONS)} ("
@@ -235,7 +235,7 @@ class ReadModelDb(OwnTables):
         missing = [i for i in NAMED_INDEXES if self.prefix(generation) + i not in existing]
         if not missing:
             return
-        with self.transaction() as cursor:
+        with self.creating_tables(), self.transaction() as cursor:
             for index in missing:
                 self._create_named_index(cursor, generation, index)
 
@@ -247,7 +247,7 @@ class ReadModelDb(OwnTables):
         prefix = self.prefix(generation)
         if all(prefix + name in existing for name in TABLES):
             return
-        with self.transaction() as cursor:
+        with self.creating_tables(), self.transaction() as cursor:
             self.create_generation_tables(cursor, generation)
 
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:

@@ -39,7 +39,7 @@ def building(db: ReadModelDb) -> int | None:
 
 def begin(db: ReadModelDb, now: datetime, note: str, *, status: str = BUILDING) -> int:
     """Create the tables of a new generation."""
-    with db.transaction() as cursor:
+    with db.creating_tables(), db.transaction() as cursor:
         rows = db.query(cursor, f"SELECT MAX(generation) FROM {db.table(GENERATIONS)}")
         number = int(rows[0][0] or 0) + 1
         db.execute(
@@ -53,9 +53,14 @@ def begin(db: ReadModelDb, now: datetime, note: str, *, status: str = BUILDING) 
 
 
 def ensure_current(db: ReadModelDb, now: datetime) -> int:
-    """The current generation, made (empty, to be filled from the log) if there is none."""
+    """The current generation, made (empty, to be filled from the log) if there is none:
+    by one process, when several start on a new store together."""
     found = current(db)
-    return found if found is not None else begin(db, now, "first generation", status=CURRENT)
+    if found is not None:
+        return found
+    with db.creating_tables():
+        found = current(db)  # made by another process while this one waited
+        return found if found is not None else begin(db, now, "first generation", status=CURRENT)
 
 
 def switch(db: ReadModelDb, number: int, now: datetime) -> int | None:

@@ -175,6 +175,8 @@ class ReadModelDb(OwnTables):
     def create_generation_tables(self, cursor: Any, generation: int) -> None:
         for name, (columns, indexes) in TABLES.items():
             table = self.table(self.prefix(generation) + name)
+            if not self.postgres:  # the rowid itself, not a second index beside it
+                columns = columns.replace("BIGINT PRIMARY KEY", "INTEGER PRIMARY KEY")
             self.execute(cursor, f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
             for number in range(len(indexes)):
                 self._create_numbered_index(cursor, generation, name, number)

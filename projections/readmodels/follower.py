@@ -156,6 +156,7 @@ class Follower:
         those users off the queue."""
         head = self.ledger.head()
         ahead = workers.ahead(head)
+        self.projector.begin_ahead()
         try:
             applied = self._apply(progress, stop, 0, until=head, between=ahead.poll)
             if stop is not None and stop.is_set():
@@ -164,6 +165,7 @@ class Follower:
             ahead.derive()
             ahead.finish(stop)
         finally:
+            self.projector.end_ahead()
             ahead.cancel()
         self.projector.drop_evaluated_since(head)
         return applied

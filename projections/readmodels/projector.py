@@ -112,6 +112,9 @@ class Projector:
         # loading in bulk: the audit trail's entity index is made afterwards (see db.py), and
         # no entity is kept in memory (see ``apply``)
         self.bulk = False
+        # evaluating ahead: the workers evaluate every user at the log's head meanwhile, so an
+        # event queues its user only when it creates it (see ``begin_ahead``)
+        self.ahead = False
         db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
         self.audit_table = t["audit"]
@@ -145,6 +148,8 @@ class Projector:
             # its index (an OR of both scanned a CoC's users for every agency derived)
             "pending_of_coc": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
             f"{t['entities']} WHERE coc = ? AND kind = 'user' ON CONFLICT (entity_id) DO NOTHING",
+            "pending_of_users": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
+            f"{t['entities']} WHERE kind = 'user' ON CONFLICT (entity_id) DO NOTHING",
             "pending_of_agency": f"INSERT INTO {t['pending']} SELECT id, coc, ref FROM "
             f"{t['entities']} WHERE coc = ? AND agency_ref = ? AND kind = 'user' "
             "ON CONFLICT (entity_id) DO NOTHING",
@@ -257,6 +262,21 @@ class Projector:
         self.entities.reset()
         self.bulk = True
 
+    def begin_ahead(self) -> None:
+        """Until ``end_ahead``, the workers evaluate every user as it stands at the log's
+        head while the log is applied up to it (see ``workers``): an applied event queues
+        its user only when it creates the user, instead of queueing it again for each event
+        (an upsert on a random key, rewriting most of the queue's pages at every commit).
+        Every user there is already is queued now. So the queue still holds every user this
+        pass may change, should it stop before the workers' rows are written: the next run
+        evaluates them."""
+        with self.db.transaction() as cursor:
+            self.db.execute(cursor, self.sql["pending_of_users"])
+        self.ahead = True
+
+    def end_ahead(self) -> None:
+        self.ahead = False
+
     def end_bulk(self) -> None:
         """Make the entity index, if it is not there, and link the corrections applied
         without it, in one transaction (a no-op when both are done)."""
@@ -319,7 +339,8 @@ class Projector:
             ref, agency_ref = keys[entity]
             kind = t.event.aggregate
             if t.event.of_user:
-                users.append((entity, t.coc, ref))
+                if t.created or not self.ahead:
+                    users.append((entity, t.coc, ref))
             elif kind is Agency or kind is Agreement:
                 assert agency_ref is not None
                 agency_id = entity_id(Agency.kind, t.coc, agency_ref).hex

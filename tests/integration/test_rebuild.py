@@ -381,6 +381,38 @@ def test_a_rebuild_interrupted_while_evaluating_ahead_resumes_to_the_same_tables
     assert snapshot(db, interrupted) == snapshot(db, line_by_line)
 
 
+def test_a_second_pass_ahead_stopped_before_writing_leaves_every_user_it_changed_queued(
+    ledger: Ledger,
+    db: ReadModelDb,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event applied while evaluating ahead queues its user only if it creates the user.
+    A user evaluated by an earlier pass (so off the queue) and changed by events the next
+    pass applies is queued when that pass begins, so a pass stopped before its workers'
+    rows are written still leaves the user to evaluate."""
+    from projections.readmodels import follower, workers
+
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 0)
+    building = generations.begin(db, clock.now(), "building")
+    Follower(ledger, db, building, clock, batch_size=10, workers=2).catch_up()
+    assert Follower(ledger, db, building, clock).projector.pending() == 0
+    do = lambda command: run(ledger, command, CALLER)  # noqa: E731
+    complete_course(do, "WI-500", LATE, "WI-CE-CORE", clock.now() - timedelta(days=1))
+    head = ledger.head()
+    monkeypatch.setattr(workers.Ahead, "poll", lambda self, wait=False: None)  # writes nothing
+    stop = threading.Event()
+    second = Follower(ledger, db, building, clock, batch_size=1, workers=2)
+    second.catch_up(lambda step: stop.set() if step.position >= head else None, stop=stop)
+    assert second.position == head
+
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 10**9)  # resumed without a pass ahead
+    assert Follower(ledger, db, building, clock, workers=2).catch_up().pending == 0
+    line_by_line = generations.begin(db, clock.now(), "line by line")
+    Follower(ledger, db, line_by_line, clock).catch_up()
+    assert snapshot(db, building) == snapshot(db, line_by_line)
+
+
 def test_an_audit_line_keeps_the_event_as_stored_whatever_its_text_holds(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:

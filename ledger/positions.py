@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # imported only when PostgreSQL is configured
 
 # an event as stored, with its position: (entity id, version, topic, state, position)
 EventAt = tuple[UUID, int, str, bytes, int]
+# an entity with the event that created it as stored: (entity id, topic, state)
+Created = tuple[UUID, str, bytes]
 
 
 class PositionIndex(Protocol):
@@ -38,9 +40,9 @@ class PositionIndex(Protocol):
         id order), each entity's in version order."""
         ...
 
-    def created_at(self, topics: Sequence[str], position: int) -> list[UUID]:
+    def created_at(self, topics: Sequence[str], position: int) -> list[Created]:
         """The entities created, at or before ``position``, by an event of one of these
-        topics, in id order."""
+        topics, in id order, each with that event's topic and stored state."""
         ...
 
 
@@ -59,7 +61,7 @@ class SQLitePositions:
             "WHERE originator_id IN ({}) AND rowid <= ? ORDER BY originator_id, originator_version"
         )
         self._created_at = (
-            f"SELECT originator_id FROM {table} WHERE originator_version = 1 "
+            f"SELECT originator_id, topic, state FROM {table} WHERE originator_version = 1 "
             "AND topic IN ({}) AND rowid <= ? ORDER BY originator_id"
         )
 
@@ -83,11 +85,11 @@ class SQLitePositions:
             by_hex = {i.hex: i for i in aggregate_ids}
             return [(by_hex[r[0]], r[1], r[2], r[3], r[4]) for r in cursor.fetchall()]
 
-    def created_at(self, topics: Sequence[str], position: int) -> list[UUID]:
+    def created_at(self, topics: Sequence[str], position: int) -> list[Created]:
         statement = self._created_at.format(", ".join("?" * len(topics)))
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, [*topics, position])
-            return [UUID(r[0]) for r in cursor.fetchall()]
+            return [(UUID(r[0]), r[1], r[2]) for r in cursor.fetchall()]
 
 
 class PostgresPositions:
@@ -115,8 +117,9 @@ class PostgresPositions:
             "ORDER BY originator_id, originator_version"
         ).format(**names)
         self._created_at = SQL(
-            "SELECT originator_id FROM {schema}.{table} WHERE originator_version = 1 "
-            "AND topic = ANY(%s) AND notification_id <= %s ORDER BY originator_id"
+            "SELECT originator_id, topic, state FROM {schema}.{table} "
+            "WHERE originator_version = 1 AND topic = ANY(%s) AND notification_id <= %s "
+            "ORDER BY originator_id"
         ).format(**names)
 
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
@@ -146,10 +149,10 @@ class PostgresPositions:
                 for r in cursor.fetchall()
             ]
 
-    def created_at(self, topics: Sequence[str], position: int) -> list[UUID]:
+    def created_at(self, topics: Sequence[str], position: int) -> list[Created]:
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._created_at, (list(topics), position))
-            return [r["originator_id"] for r in cursor.fetchall()]
+            return [(r["originator_id"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
 
 
 def position_index(recorder: ApplicationRecorder) -> PositionIndex:

@@ -4,7 +4,7 @@ applies it in batches, then evaluates the users it queued."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -13,7 +13,7 @@ from ledger.clock import Clock
 from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.gc_tuning import fewer_collections
-from projections.readmodels.projector import CHUNK, Projector
+from projections.readmodels.projector import CHUNK, Derived, Evaluated, Projector
 from projections.readmodels.workers import Workers
 
 Progress = Callable[["Step"], None]
@@ -88,9 +88,9 @@ class Follower:
     def position(self) -> int:
         return self.projector.position
 
-    def apply_next(self, until: int | None = None) -> int:
-        """Apply the next batch from the log (up to position ``until``, if given); returns
-        how many notifications it had."""
+    def apply_next(self, until: int | None = None, done: Sequence[Evaluated | Derived] = ()) -> int:
+        """Apply the next batch from the log (up to position ``until``, if given), writing
+        ``done`` (workers' rows) with it; returns how many notifications it had."""
         notifications = self.ledger.recorder.select_notifications(
             start=self.projector.position + 1, limit=self.batch_size
         )
@@ -99,7 +99,7 @@ class Follower:
             # read every row up to ``stop`` for each batch (14 s of a 500,000-event rebuild)
             notifications = [n for n in notifications if n.id <= until]
         try:
-            self.projector.apply(notifications)
+            self.projector.apply(notifications, done)
         except Exception:
             # another process may have applied the same batch: start again from the table
             self.projector.position = self.projector.db.position(self.generation)
@@ -133,15 +133,13 @@ class Follower:
         applied: int,
         *,
         until: int | None = None,
-        between: Callable[[], None] | None = None,
+        gather: Callable[[], Sequence[Evaluated | Derived]] | None = None,
     ) -> int:
-        """Apply batches until the log (or position ``until``) is reached or ``stop`` is set;
-        ``between`` runs after each batch. Returns ``applied`` plus what was applied."""
+        """Apply batches until the log (or position ``until``) is reached or ``stop`` is set,
+        each with what ``gather`` gives then. Returns ``applied`` plus what was applied."""
         while stop is None or not stop.is_set():
-            count = self.apply_next(until)
+            count = self.apply_next(until, gather() if gather is not None else ())
             applied += count
-            if between is not None:
-                between()
             if progress is not None and count:
                 progress(Step(self.position, self.ledger.head(), applied, -1))
             if count < self.batch_size:
@@ -158,7 +156,7 @@ class Follower:
         ahead = workers.ahead(head)
         self.projector.begin_ahead()
         try:
-            applied = self._apply(progress, stop, 0, until=head, between=ahead.poll)
+            applied = self._apply(progress, stop, 0, until=head, gather=ahead.take)
             if stop is not None and stop.is_set():
                 return applied
             self.projector.end_bulk()

@@ -34,9 +34,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from eventsourcing.persistence import StoredEvent
+
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.domain.end_users import EndUser
+from ledger.positions import Created
 from ledger.settings import Settings
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.entities import EVENTS_KEPT_BY_WORKERS
@@ -98,10 +101,20 @@ def _evaluate(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
 
 
 def _users_at(position: int) -> list[str]:
-    """The users that exist at log position ``position``, in entity-id order (hex)."""
+    """The users that exist at log position ``position`` (hex ids), those of one agency
+    together (by CoC and the agency they were registered with, then id): a chunk of them
+    then reads few agencies, and each agency is loaded by few workers, not by all of them
+    (loading agencies was a fifth of a worker's time)."""
     assert _worker is not None, "the worker was not started"
-    found = _worker.ledger.positions.created_at(creating_topics(EndUser), position)
-    return [user_id.hex for user_id in found]
+    to_state = _worker.ledger.event_mapper.to_state
+
+    def registered_with(created: Created) -> tuple[str, str, str]:
+        user_id, topic, state = created
+        fields = to_state(StoredEvent(user_id, 1, topic, state))[1]
+        return str(fields.get("coc", "")), str(fields.get("agency_ref") or ""), user_id.hex
+
+    created = _worker.ledger.positions.created_at(creating_topics(EndUser), position)
+    return [user for _, _, user in sorted(map(registered_with, created))]
 
 
 def _evaluate_at(hex_ids: list[str], now: datetime, position: int) -> Evaluated:
@@ -208,9 +221,9 @@ class Workers:
 
 class Ahead:
     """Users evaluated at a log position while the main process applies the log up to it
-    (see the module): ``poll`` between batches writes what is evaluated and hands out more;
-    ``derive``, once the generation is there, hands out its agencies and intakes to derive;
-    ``finish`` waits for the rest."""
+    (see the module): ``take`` before each batch gives what is evaluated, to be written with
+    the batch, and hands out more; ``derive``, once the generation is there, hands out its
+    agencies and intakes to derive; ``finish`` waits for the rest and writes it."""
 
     def __init__(self, workers: Workers, position: int) -> None:
         self.projector = workers.projector
@@ -222,18 +235,33 @@ class Ahead:
         self.in_flight: deque[Future[Evaluated | Derived]] = deque()
         self.most = 2 * workers.count
 
+    def take(self) -> list[Evaluated | Derived]:
+        """What the workers have finished, and keep them busy."""
+        self._list_users(wait=False)
+        done = []
+        while self.in_flight and self.in_flight[0].done():
+            done.append(self.in_flight.popleft().result())
+        self._hand_out()
+        return done
+
     def poll(self, wait: bool = False) -> None:
-        """Write what the workers have evaluated (waiting for the next chunk if ``wait``),
-        and keep them busy."""
+        """Write what the workers have finished, each in a transaction of its own (waiting
+        for the next chunk if ``wait``), and keep them busy."""
+        self._list_users(wait)
+        while self.in_flight and (wait or self.in_flight[0].done()):
+            self.projector.write(self.in_flight.popleft().result())
+            wait = False
+        self._hand_out()
+
+    def _list_users(self, wait: bool) -> None:
         if self.listed is not None and (wait or self.listed.done()):
             users = self.listed.result()
             self.chunks.extend(
                 (_evaluate_at, users[i : i + CHUNK]) for i in range(0, len(users), CHUNK)
             )
             self.listed = None
-        while self.in_flight and (wait or self.in_flight[0].done()):
-            self.projector.write(self.in_flight.popleft().result())
-            wait = False
+
+    def _hand_out(self) -> None:
         while self.chunks and len(self.in_flight) < self.most:
             work, chunk = self.chunks.popleft()
             self.in_flight.append(self.pool.submit(work, chunk, self.now, self.position))

@@ -39,9 +39,12 @@ def test_an_entity_s_version_events_and_creation_at_a_log_position(ledger: Ledge
     assert positions.events_at([], completed) == []
 
     topics = creating_topics(EndUser)
-    assert new.id not in positions.created_at(topics, before)
-    users_now = positions.created_at(topics, registered)
+    assert new.id not in [c[0] for c in positions.created_at(topics, before)]
+    users_now = [c[0] for c in positions.created_at(topics, registered)]
     assert new.id in users_now
     assert old.id in users_now
     assert users_now == sorted(users_now, key=lambda u: u.hex)
+    [created] = [c for c in positions.created_at(topics, registered) if c[0] == new.id]
+    first = ledger.recorder.select_events(new.id)[0]
+    assert created[1:] == (first.topic, first.state)  # the creating event, as stored
     assert len(users_now) == len(positions.created_at(topics, before)) + 1

@@ -3,6 +3,7 @@ who changed status under a changed policy."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from datetime import timedelta
@@ -160,7 +161,12 @@ def test_users_evaluated_in_worker_processes_equal_those_evaluated_in_one(
     one = generations.begin(db, clock.now(), "one process")
     Follower(ledger, db, one, clock).catch_up()
     several = generations.begin(db, clock.now(), "two workers")
+    threads = set(threading.enumerate())
     step = Follower(ledger, db, several, clock, workers=2).catch_up()
+    # the workers have exited and the pool's thread with them: none runs into the
+    # interpreter's exit (where it could print an ignored "Bad file descriptor" error)
+    assert multiprocessing.active_children() == []
+    assert set(threading.enumerate()) <= threads
     assert step.pending == 0
     users = snapshot(db, several)["users"]
     assert len(users) > 2 * 2

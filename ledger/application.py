@@ -102,6 +102,8 @@ class Ledger(Application[UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         """eventsourcing's recorder, its tables made (if settings say so) by one process at
         a time (``ledger.table_lock``)."""
+        if not self.settings.create_tables:
+            return super().construct_recorder()
         with creating_tables(self.factory.datastore):  # type: ignore[attr-defined]
             return super().construct_recorder()
 

@@ -1,4 +1,4 @@
-"""One process at a time creates tables in a PostgreSQL store.
+"""One process at a time creates tables in a store (PostgreSQL schema or SQLite file).
 
 PostgreSQL runs ``CREATE TABLE IF NOT EXISTS`` (and eventsourcing's ``CREATE TYPE`` and
 ``CREATE OR REPLACE FUNCTION``) from two sessions at once into errors rather than into a

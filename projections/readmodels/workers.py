@@ -14,7 +14,9 @@ with it.
 Evaluating ahead (``Workers.ahead``): a generation no reader uses yet, built from a long log,
 does not wait until the log is applied. The workers evaluate every user as it stands at the
 log's head H, reading the users and their agencies from the store (``EntitiesAtPosition``),
-while the main process applies the log up to H and writes their rows between its batches.
+while the main process applies the log up to H and writes their rows with its batches
+(users of one agency go to one worker together; an event applied meanwhile queues its
+user only when it creates it, see ``Projector.begin_ahead``).
 Once the generation is at H, the workers derive the agencies and intakes queued meanwhile,
 as they stand at H too (their cache holds what the users' evaluations read; the main process
 keeps none of them while applying in bulk). Then a user whose row was evaluated at H is taken

@@ -85,13 +85,14 @@ class ProgressBar:
     def __call__(self, step: Step) -> None:
         self.bar.total = max(step.head, self.bar.total or 0)
         self.bar.update(step.position - self.bar.n)
-        if step.pending >= 0:
-            self.bar.set_postfix_str(f"users to evaluate: {step.pending}")
+        users = step.pending if step.pending >= 0 else step.ahead
+        if users >= 0:
+            self.bar.set_postfix_str(f"users to evaluate: {users}")
         if self.bar.disable and time.monotonic() - self.last_line >= 5:
             self.last_line = time.monotonic()
             print(
                 f"rebuild: position {step.position} of {step.head}"
-                + (f", {step.pending} users to evaluate" if step.pending >= 0 else ""),
+                + (f", {users} users to evaluate" if users >= 0 else ""),
                 file=sys.stderr,
                 flush=True,
             )

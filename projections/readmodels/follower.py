@@ -14,7 +14,7 @@ from projections.readmodels import generations
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.gc_tuning import fewer_collections
 from projections.readmodels.projector import CHUNK, Derived, Evaluated, Projector
-from projections.readmodels.workers import Workers
+from projections.readmodels.workers import Ahead, Workers
 
 Progress = Callable[["Step"], None]
 # batch size for building a whole generation: larger batches mean fewer commits
@@ -30,12 +30,16 @@ BACKLOG_FROM = 10 * PARALLEL_FROM
 
 @dataclass(frozen=True)
 class Step:
-    """Where a follower is: its position, the log's head, users still to evaluate."""
+    """Where a follower is: its position, the log's head, users still to evaluate (-1 while
+    the log is applied), and while the workers evaluate users ahead of it (see ``workers``)
+    how many of those they have still to evaluate (-1 otherwise, or before they are
+    counted)."""
 
     position: int
     head: int
     applied: int
     pending: int
+    ahead: int = -1
 
 
 class Follower:
@@ -133,15 +137,17 @@ class Follower:
         applied: int,
         *,
         until: int | None = None,
-        gather: Callable[[], Sequence[Evaluated | Derived]] | None = None,
+        ahead: Ahead | None = None,
     ) -> int:
         """Apply batches until the log (or position ``until``) is reached or ``stop`` is set,
-        each with what ``gather`` gives then. Returns ``applied`` plus what was applied."""
+        each with what the workers evaluated ``ahead`` meanwhile. Returns ``applied`` plus
+        what was applied."""
         while stop is None or not stop.is_set():
-            count = self.apply_next(until, gather() if gather is not None else ())
+            count = self.apply_next(until, ahead.take() if ahead is not None else ())
             applied += count
             if progress is not None and count:
-                progress(Step(self.position, self.ledger.head(), applied, -1))
+                left = ahead.left if ahead is not None else -1
+                progress(Step(self.position, self.ledger.head(), applied, -1, left))
             if count < self.batch_size:
                 break
         return applied
@@ -156,12 +162,18 @@ class Follower:
         ahead = workers.ahead(head)
         self.projector.begin_ahead()
         try:
-            applied = self._apply(progress, stop, 0, until=head, gather=ahead.take)
+            applied = self._apply(progress, stop, 0, until=head, ahead=ahead)
             if stop is not None and stop.is_set():
                 return applied
             self.projector.end_bulk()
             ahead.derive()
-            ahead.finish(stop)
+
+            def report() -> None:  # the users the workers have still to evaluate at H
+                if progress is not None:
+                    left = max(ahead.left, 0)
+                    progress(Step(self.position, self.ledger.head(), applied, left, left))
+
+            ahead.finish(stop, on_chunk=report)
         finally:
             self.projector.end_ahead()
             ahead.cancel()

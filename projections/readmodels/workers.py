@@ -249,13 +249,14 @@ class Ahead:
         self.chunks: deque[tuple[Callable[..., Evaluated | Derived], list[Any]]] = deque()
         self.in_flight: deque[Future[Evaluated | Derived]] = deque()
         self.most = 2 * workers.count
+        self.left = -1  # users to evaluate not yet taken (-1: not listed yet)
 
     def take(self) -> list[Evaluated | Derived]:
         """What the workers have finished, and keep them busy."""
         self._list_users(wait=False)
         done = []
         while self.in_flight and self.in_flight[0].done():
-            done.append(self.in_flight.popleft().result())
+            done.append(self._taken(self.in_flight.popleft().result()))
         self._hand_out()
         return done
 
@@ -264,13 +265,19 @@ class Ahead:
         for the next chunk if ``wait``), and keep them busy."""
         self._list_users(wait)
         while self.in_flight and (wait or self.in_flight[0].done()):
-            self.projector.write(self.in_flight.popleft().result())
+            self.projector.write(self._taken(self.in_flight.popleft().result()))
             wait = False
         self._hand_out()
+
+    def _taken(self, result: Evaluated | Derived) -> Evaluated | Derived:
+        if isinstance(result, Evaluated):
+            self.left -= len(result.queued)
+        return result
 
     def _list_users(self, wait: bool) -> None:
         if self.listed is not None and (wait or self.listed.done()):
             users = self.listed.result()
+            self.left = len(users)
             self.chunks.extend(
                 (_evaluate_at, users[i : i + CHUNK]) for i in range(0, len(users), CHUNK)
             )
@@ -292,11 +299,15 @@ class Ahead:
         )
         self.poll()
 
-    def finish(self, stop: threading.Event | None = None) -> None:
+    def finish(
+        self, stop: threading.Event | None = None, on_chunk: Callable[[], None] | None = None
+    ) -> None:
         while (stop is None or not stop.is_set()) and (
             self.listed is not None or self.chunks or self.in_flight
         ):
             self.poll(wait=True)
+            if on_chunk is not None:
+                on_chunk()
 
     def cancel(self) -> None:
         """Drop what is not evaluated yet (what is written stays)."""

@@ -387,6 +387,27 @@ def test_a_rebuild_interrupted_while_evaluating_ahead_resumes_to_the_same_tables
     assert snapshot(db, interrupted) == snapshot(db, line_by_line)
 
 
+def test_a_rebuild_reports_the_users_the_workers_have_still_to_evaluate_ahead(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the log is applied and after, the progress counts down the users the workers
+    evaluate at the head (scripts/rebuild's bar shows it), from all of them to none."""
+    from projections.readmodels import follower, workers
+
+    monkeypatch.setattr(follower, "BACKLOG_FROM", 0)
+    monkeypatch.setattr(workers, "CHUNK", 2)
+    steps: list[Step] = []
+    building = generations.begin(db, clock.now(), "building")
+    Follower(ledger, db, building, clock, batch_size=5, workers=2).catch_up(steps.append)
+
+    counted = [step.ahead for step in steps if step.ahead >= 0]
+    users = db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(building) + 'users')}")
+    assert counted[0] == users[0][0] > 2 * 2
+    assert counted == sorted(counted, reverse=True)
+    assert counted[-1] == 0
+    assert all(step.pending == -1 for step in steps if step.position < ledger.head())
+
+
 def test_a_second_pass_ahead_stopped_before_writing_leaves_every_user_it_changed_queued(
     ledger: Ledger,
     db: ReadModelDb,

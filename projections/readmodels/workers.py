@@ -251,30 +251,9 @@ class Ahead:
         self.most = 2 * workers.count
         self.left = -1  # users to evaluate not yet taken (-1: not listed yet)
 
-    def take(self) -> list[Evaluated | Derived]:
-        """What the workers have finished, and keep them busy."""
-        self._list_users(wait=False)
-        done = []
-        while self.in_flight and self.in_flight[0].done():
-            done.append(self._taken(self.in_flight.popleft().result()))
-        self._hand_out()
-        return done
-
-    def poll(self, wait: bool = False) -> None:
-        """Write what the workers have finished, each in a transaction of its own (waiting
-        for the next chunk if ``wait``), and keep them busy."""
-        self._list_users(wait)
-        while self.in_flight and (wait or self.in_flight[0].done()):
-            self.projector.write(self._taken(self.in_flight.popleft().result()))
-            wait = False
-        self._hand_out()
-
-    def _taken(self, result: Evaluated | Derived) -> Evaluated | Derived:
-        if isinstance(result, Evaluated):
-            self.left -= len(result.queued)
-        return result
-
-    def _list_users(self, wait: bool) -> None:
+    def take(self, wait: bool = False) -> list[Evaluated | Derived]:
+        """What the workers have finished (waiting for the next chunk if ``wait``), and keep
+        them busy."""
         if self.listed is not None and (wait or self.listed.done()):
             users = self.listed.result()
             self.left = len(users)
@@ -282,11 +261,20 @@ class Ahead:
                 (_evaluate_at, users[i : i + CHUNK]) for i in range(0, len(users), CHUNK)
             )
             self.listed = None
-
-    def _hand_out(self) -> None:
+        done = []
+        while self.in_flight and (wait or self.in_flight[0].done()):
+            done.append(self.in_flight.popleft().result())
+            wait = False
         while self.chunks and len(self.in_flight) < self.most:
             work, chunk = self.chunks.popleft()
             self.in_flight.append(self.pool.submit(work, chunk, self.now, self.position))
+        self.left -= sum(len(d.queued) for d in done if isinstance(d, Evaluated))
+        return done
+
+    def poll(self, wait: bool = False) -> None:
+        """Write what ``take`` gives, each in a transaction of its own."""
+        for result in self.take(wait):
+            self.projector.write(result)
 
     def derive(self) -> None:
         """Hand out the agencies and intakes queued to derive (once the generation is at the

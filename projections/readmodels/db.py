@@ -55,6 +55,13 @@ TABLES = {
         "PRIMARY KEY (coc, region, agency_ref)",
         ["coc, agency_ref"],
     ),
+    # the users of each agency by their projected status, kept by triggers on the users
+    # table (``_create_user_counting``): an agency's counts are read without walking its users
+    "user_counts": (
+        "coc TEXT NOT NULL, agency_ref TEXT NOT NULL, overall TEXT NOT NULL, "
+        "users BIGINT NOT NULL, PRIMARY KEY (coc, agency_ref, overall)",
+        [],
+    ),
     # users to evaluate
     "pending": (
         "entity_id TEXT PRIMARY KEY, coc TEXT NOT NULL, ref TEXT NOT NULL",
@@ -85,9 +92,25 @@ ENTITY_INDEX = ("audit", 0)
 # add_missing_indexes.
 NAMED_INDEXES = {
     "audit_feed": ("audit", "coc, position"),  # the event feed of one CoC
-    # an agency's users by status, counted from the index alone
-    "users_by_status": ("users", "coc, agency_ref, overall, valid_until"),
 }
+
+# What the user-counting triggers do to a row of user_counts: add one user of a status to
+# its agency's count (an agency_ref of '' for users of no agency), or take one away (a count
+# of none is no row, as in counts made from the users table).
+_COUNT_IN = (  # {alias}: PostgreSQL names the row there (its "users" alone is ambiguous)
+    "INSERT INTO {counts}{alias} VALUES (NEW.coc, COALESCE(NEW.agency_ref, ''), NEW.overall, 1) "
+    "ON CONFLICT (coc, agency_ref, overall) DO UPDATE SET users = {row}users + 1"
+)
+_COUNT_OUT = (
+    "UPDATE {counts} SET users = users - 1 WHERE coc = OLD.coc "
+    "AND agency_ref = COALESCE(OLD.agency_ref, '') AND overall = OLD.overall; "
+    "DELETE FROM {counts} WHERE users = 0 AND coc = OLD.coc "
+    "AND agency_ref = COALESCE(OLD.agency_ref, '') AND overall = OLD.overall"
+)
+# an update that moves a user to another status or agency (the users upsert sets both always)
+_MOVED = (
+    "OLD.overall <> NEW.overall OR COALESCE(OLD.agency_ref, '') <> COALESCE(NEW.agency_ref, '')"
+)
 
 
 class ReadModelDb(OwnTables):
@@ -182,6 +205,52 @@ class ReadModelDb(OwnTables):
                 self._create_numbered_index(cursor, generation, name, number)
         for index in NAMED_INDEXES:
             self._create_named_index(cursor, generation, index)
+        self._create_user_counting(cursor, generation)
+
+    def _create_user_counting(self, cursor: Any, generation: int) -> None:
+        """Triggers that keep user_counts equal to the users table's rows counted by CoC,
+        agency and status, in the transaction of each change to it; and the counts of the
+        users already there (a generation made before user_counts existed)."""
+        prefix = self.prefix(generation)
+        users, counts = (self.table(prefix + name) for name in ("users", "user_counts"))
+        alias, row = (" AS c", "c.") if self.postgres else ("", "")
+        count_in = _COUNT_IN.format(counts=counts, alias=alias, row=row)
+        count_out = _COUNT_OUT.format(counts=counts)
+        moved = "AFTER UPDATE OF overall, agency_ref"
+        if self.postgres:
+            function = self.table(prefix + "count_users")
+            self.execute(
+                cursor,
+                f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN IF TG_OP <> 'INSERT' THEN {count_out}; END IF; "
+                f"IF TG_OP <> 'DELETE' THEN {count_in}; END IF; RETURN NULL; END $$",
+            )
+            for name, event, when in [
+                ("users_counted", "AFTER INSERT OR DELETE", ""),
+                ("users_recounted", moved, f" WHEN ({_MOVED})"),
+            ]:
+                self.execute(
+                    cursor,
+                    f"CREATE OR REPLACE TRIGGER {prefix}{name} {event} ON {users} "
+                    f"FOR EACH ROW{when} EXECUTE FUNCTION {function}()",
+                )
+        else:
+            for name, event, when, body in [
+                ("users_counted_in", "AFTER INSERT", "", count_in),
+                ("users_counted_out", "AFTER DELETE", "", count_out),
+                ("users_recounted", moved, f" WHEN {_MOVED}", f"{count_out}; {count_in}"),
+            ]:
+                self.execute(
+                    cursor,
+                    f"CREATE TRIGGER IF NOT EXISTS {prefix}{name} {event} ON {users} "
+                    f"FOR EACH ROW{when} BEGIN {body}; END",
+                )
+        self.execute(cursor, f"DELETE FROM {counts}")
+        self.execute(
+            cursor,
+            f"INSERT INTO {counts} SELECT coc, COALESCE(agency_ref, ''), overall, COUNT(*) "
+            f"FROM {users} GROUP BY coc, COALESCE(agency_ref, ''), overall",
+        )
 
     def _numbered_index(self, generation: int, table: str, number: int) -> str:
         return f"{self.prefix(generation)}{table}_i{number}"
@@ -253,10 +322,13 @@ class ReadModelDb(OwnTables):
             self.create_generation_tables(cursor, generation)
 
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:
-        for name in TABLES:
+        for name in TABLES:  # a table's triggers go with it
             self.execute(
                 cursor, f"DROP TABLE IF EXISTS {self.table(self.prefix(generation) + name)}"
             )
+        if self.postgres:
+            function = self.table(self.prefix(generation) + "count_users")
+            self.execute(cursor, f"DROP FUNCTION IF EXISTS {function}()")
 
     def application_name(self, generation: int) -> str:
         return f"readmodels-g{generation}"

@@ -57,7 +57,15 @@ class ReadModels:
         prefix = self.db.prefix(number)
         tables = {
             name: self.db.table(prefix + name)
-            for name in ("entities", "audit", "users", "calendar", "agencies", "regions")
+            for name in (
+                "entities",
+                "audit",
+                "users",
+                "user_counts",
+                "calendar",
+                "agencies",
+                "regions",
+            )
         }
         self._current = (time.monotonic(), tables)
         return tables
@@ -142,21 +150,21 @@ class ReadModels:
         if not found:
             raise NotFound(f"agency {ref!r} does not exist in {coc}")
         summary: dict[str, Any] = orjson.loads(found[0][0])
-        counts: dict[str, int] = {}
-        moment = rows.iso(now)
-        for overall, count in self.db.fetchall(
-            f"SELECT overall, COUNT(*) FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
-            "AND (valid_until IS NULL OR valid_until > ?) GROUP BY overall",
-            (coc, ref, moment),
-        ):
-            counts[overall] = count
+        counts = dict(  # as projected, kept by the projection's triggers (db.py)
+            self.db.fetchall(
+                f"SELECT overall, users FROM {t['user_counts']} WHERE coc = ? AND agency_ref = ?",
+                (coc, ref),
+            )
+        )
         for stale in self.db.fetchall(  # changed by themselves since projected: evaluate now
             f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
             "AND valid_until <= ?",
-            (coc, ref, moment),
+            (coc, ref, rows.iso(now)),
         ):
+            counts[stale[3]] -= 1
             overall = self._user(stale, now)["overall"]
             counts[overall] = counts.get(overall, 0) + 1
+        counts = {overall: count for overall, count in counts.items() if count}
         summary["users"] = dict(sorted(counts.items()))
         return summary
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -58,7 +59,8 @@ def assert_agrees_with_the_store(
     ledger: Ledger, db: ReadModelDb, generation: int, now: datetime
 ) -> None:
     """A caught-up generation against answers worked out here from the store's own events
-    (not from the projector's code): every audit line, and every user's evaluation."""
+    (not from the projector's code): every audit line, and every user's evaluation; and the
+    user counts its triggers kept against the users table counted."""
     prefix = db.prefix(generation)
     audit = db.fetchall(f"SELECT * FROM {db.table(prefix + 'audit')} ORDER BY position")
     assert audit == _expected_audit(ledger)
@@ -75,6 +77,11 @@ def assert_agrees_with_the_store(
             assert overall == rows.NO_POLICY
             continue
         assert _without_as_of(evaluation) == _without_as_of(rows.dumps(expected))
+    counted = Counter((coc, agency_ref or "", overall) for coc, _, agency_ref, overall, _ in users)
+    kept = db.fetchall(
+        f"SELECT coc, agency_ref, overall, users FROM {db.table(prefix + 'user_counts')}"
+    )
+    assert {(coc, agency, overall): n for coc, agency, overall, n in kept} == counted
 
 
 def _expected_audit(ledger: Ledger) -> list[tuple[Any, ...]]:

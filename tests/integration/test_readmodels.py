@@ -242,6 +242,29 @@ def test_an_expiry_shows_at_query_time_without_a_new_event(
     assert any(e["subject_ref"] == "wi-u1" and e["what"] == "expires" for e in upcoming)
 
 
+def test_a_generation_made_before_user_counts_gets_them_counted_when_next_followed(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    live = generations.ensure_current(db, clock.now())
+    Follower(ledger, db, live, clock).catch_up()
+    models = ReadModels(ledger, db, ComplianceService(ledger))
+    before = {coc: models.agency(coc, ref, clock.now())["users"] for coc, ref in AGENCIES.items()}
+    assert sum(sum(counts.values()) for counts in before.values()) >= len(USERS)
+    prefix = db.prefix(live)
+    with db.transaction() as cursor:  # as an older version left it: no counts, no triggers
+        db.execute(cursor, f"DROP TABLE {db.table(prefix + 'user_counts')}")
+        if db.postgres:
+            db.execute(cursor, f"DROP FUNCTION {db.table(prefix + 'count_users')}() CASCADE")
+        else:
+            for trigger in ("users_counted_in", "users_counted_out", "users_recounted"):
+                db.execute(cursor, f"DROP TRIGGER {prefix}{trigger}")
+    follower = Follower(ledger, db, live, clock)  # its projector adds what is missing
+    assert {c: models.agency(c, r, clock.now())["users"] for c, r in AGENCIES.items()} == before
+    run(ledger, RecordDeparture(coc="WI-500", user_ref="wi-u1", reason="left"), CALLER)
+    follower.catch_up()  # and the triggers keep them from then on
+    assert_agrees_with_the_store(ledger, db, live, clock.now())
+
+
 def test_a_transfer_of_agency_moves_the_user_between_agency_counts(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:

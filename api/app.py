@@ -32,7 +32,6 @@ from api.observability import (
     METRICS,
     Metrics,
     count_saved_events,
-    measure_requests,
     observability_routes,
 )
 from api.openapi import openapi_routes
@@ -143,7 +142,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     the application builds its own on start-up and closes it on shutdown."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[measure_requests, request_context, authorise, read_your_writes],
+        middlewares=[request_context, authorise, read_your_writes],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

@@ -1,4 +1,5 @@
-"""Per-request middleware: request id, problem responses for every error, one log line."""
+"""Per-request middleware: request id, problem responses for every error, one log line, and
+the request counted and timed in the metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiohttp.typedefs import Handler
 
 from api.auth import PRINCIPAL
 from api.keys import REQUEST_ID
+from api.observability import METRICS, canonical_route
 from api.problems import ApiProblem, problem_for, problem_response
 from ledger.logging import CURRENT_REQUEST_ID
 
@@ -41,14 +43,10 @@ def _request_id(request: web.Request) -> str:
     return f"{_FRESH_PREFIX}{next(_fresh_ids):016x}"
 
 
-def _route(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind the request id, turn every exception into a problem, log the outcome once.
+    """Bind the request id, turn every exception into a problem, log the outcome once, and
+    count and time the request by method, canonical route and the status answered.
 
     Nothing of the request's body or personal headers reaches the log line; for an
     unexpected exception it carries the exception type and stack frames, not the message
@@ -58,15 +56,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     fields: dict[str, object] = {}
+    status = 500
     bound = CURRENT_REQUEST_ID.set(request_id)
     try:
         try:
             response = await handler(request)
         except asyncio.CancelledError:
-            _log(request, request_id, _CLIENT_CLOSED, started, fields)
+            status = _CLIENT_CLOSED
+            _log(request, request_id, status, started, fields)
             raise
         except Exception as exc:
             if isinstance(exc, web.HTTPException) and exc.status < 400:
+                status = exc.status  # a redirect, answered by aiohttp
                 raise
             problem = problem_for(exc, request)
             fields["code"] = problem.code
@@ -78,13 +79,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                     fields["stack"] = "".join(traceback.format_tb(exc.__traceback__))
             response = problem_response(problem, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
+        status = response.status
         principal = request.get(PRINCIPAL)
         if principal is not None:  # the token's id and role: never its secret or subject
             fields |= {"token_id": str(principal.token_id), "role": str(principal.role)}
-        _log(request, request_id, response.status, started, fields)
+        _log(request, request_id, status, started, fields)
         return response
     finally:
         CURRENT_REQUEST_ID.reset(bound)
+        request.app[METRICS].observe_request(
+            request.method, canonical_route(request), status, time.perf_counter() - started
+        )
 
 
 def _log(
@@ -95,7 +100,7 @@ def _log(
         level,
         "request",
         method=request.method,
-        route=_route(request),
+        route=canonical_route(request),
         status=status,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
         request_id=request_id,

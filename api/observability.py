@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from eventsourcing.persistence import Recording
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
@@ -29,7 +27,6 @@ from api.problems import ApiProblem
 from api.responses import model_response
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_CLIENT_CLOSED = 499
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -126,27 +123,6 @@ def canonical_route(request: web.Request) -> str:
     """The matched route's path pattern, or "unmatched" (never the requested path)."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
-
-
-@web.middleware
-async def measure_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every request by method, canonical route and the status answered."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:  # redirects pass the problem middleware as exceptions
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = _CLIENT_CLOSED
-        raise
-    finally:
-        request.app[METRICS].observe_request(
-            request.method, canonical_route(request), status, time.perf_counter() - started
-        )
 
 
 async def count_saved_events(app: web.Application) -> AsyncIterator[None]:

@@ -17,9 +17,7 @@ from projections.readmodels import generations, rows
 from projections.readmodels.db import ReadModelDb
 
 ALL = 2**62  # a LIMIT that keeps everything, on SQLite and PostgreSQL alike
-USER_COLUMNS = (
-    "coc, ref, agency_ref, overall, hmis_role, policy_version, as_of, valid_until, evaluation"
-)
+USER_COLUMNS = "coc, ref, agency_ref, overall, hmis_role, as_of, valid_until, evaluation"
 
 
 # Set where a query must not read the event store, only the read-model tables (see NeedsStore).
@@ -72,9 +70,12 @@ class ReadModels:
 
     # --- users ---------------------------------------------------------------------------
 
-    def _user(self, row: tuple[Any, ...], now: datetime, as_json: bool = False) -> dict[str, Any]:
-        coc, ref, agency_ref, overall, hmis_role, _version, as_of, valid_until, evaluation = row
-        fresh = valid_until is None or valid_until > rows.iso(now)
+    def _user(
+        self, row: tuple[Any, ...], now: datetime, moment: str, as_json: bool = False
+    ) -> dict[str, Any]:
+        """A users row as answered at ``now`` (``moment``: ``now`` as the tables' text)."""
+        coc, ref, agency_ref, overall, hmis_role, as_of, valid_until, evaluation = row
+        fresh = valid_until is None or valid_until > moment
         if not fresh:  # changed by itself since it was projected: evaluate it now
             if TABLES_ONLY.get():
                 raise NeedsStore(f"user {ref!r} of {coc} is evaluated from the event store")
@@ -107,7 +108,7 @@ class ReadModels:
         )
         if not found:
             raise NotFound(f"user {ref!r} does not exist in {coc}")
-        return self._user(found[0], now, as_json)
+        return self._user(found[0], now, rows.iso(now) or "", as_json)
 
     def users(
         self,
@@ -127,7 +128,8 @@ class ReadModels:
             "AND (? OR agency_ref = ?) ORDER BY ref LIMIT ?",
             (coc, after, agency is None, agency or "", limit),
         )
-        return [self._user(row, now, as_json) for row in found]
+        moment = rows.iso(now) or ""
+        return [self._user(row, now, moment, as_json) for row in found]
 
     def user_refs(self, coc: str, *, after: str = "", limit: int = ALL) -> list[str]:
         """The users of a CoC the read models know, current or departed, in order of ref
@@ -156,13 +158,14 @@ class ReadModels:
                 (coc, ref),
             )
         )
+        moment = rows.iso(now) or ""
         for stale in self.db.fetchall(  # changed by themselves since projected: evaluate now
             f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
             "AND valid_until <= ?",
-            (coc, ref, rows.iso(now)),
+            (coc, ref, moment),
         ):
             counts[stale[3]] -= 1
-            overall = self._user(stale, now)["overall"]
+            overall = self._user(stale, now, moment)["overall"]
             counts[overall] = counts.get(overall, 0) + 1
         counts = {overall: count for overall, count in counts.items() if count}
         summary["users"] = dict(sorted(counts.items()))

@@ -218,12 +218,17 @@ def test_a_follower_killed_mid_batch_resumes_without_applying_anything_twice(
     assert snapshot(db, live) == snapshot(db, rebuilt(ledger, db, clock))
 
 
+def _followed(ledger: Ledger, db: ReadModelDb, clock: FixedClock) -> tuple[int, ReadModels]:
+    """The current generation, caught up with the log, and queries over it."""
+    live = generations.ensure_current(db, clock.now())
+    Follower(ledger, db, live, clock).catch_up()
+    return live, ReadModels(ledger, db, ComplianceService(ledger))
+
+
 def test_an_expiry_shows_at_query_time_without_a_new_event(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:
-    live = generations.ensure_current(db, clock.now())
-    Follower(ledger, db, live, clock).catch_up()
-    models = ReadModels(ledger, db, ComplianceService(ledger))
+    _, models = _followed(ledger, db, clock)
     row = models.user("WI-500", "wi-u1", clock.now())
     assert row["overall"] == "compliant"
     assert row["evaluation"]["next_change"] is not None
@@ -245,9 +250,7 @@ def test_an_expiry_shows_at_query_time_without_a_new_event(
 def test_a_generation_made_before_user_counts_gets_them_counted_when_next_followed(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:
-    live = generations.ensure_current(db, clock.now())
-    Follower(ledger, db, live, clock).catch_up()
-    models = ReadModels(ledger, db, ComplianceService(ledger))
+    live, models = _followed(ledger, db, clock)
     before = {coc: models.agency(coc, ref, clock.now())["users"] for coc, ref in AGENCIES.items()}
     assert sum(sum(counts.values()) for counts in before.values()) >= len(USERS)
     prefix = db.prefix(live)

@@ -55,7 +55,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
-    fields: dict[str, object] = {}
+    route = canonical_route(request)
+    fields: dict[str, object] = {"route": route}
     status = 500
     bound = CURRENT_REQUEST_ID.set(request_id)
     try:
@@ -88,7 +89,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     finally:
         CURRENT_REQUEST_ID.reset(bound)
         request.app[METRICS].observe_request(
-            request.method, canonical_route(request), status, time.perf_counter() - started
+            request.method, route, status, time.perf_counter() - started
         )
 
 
@@ -100,7 +101,6 @@ def _log(
         level,
         "request",
         method=request.method,
-        route=canonical_route(request),
         status=status,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
         request_id=request_id,

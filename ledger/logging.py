@@ -7,6 +7,7 @@ import atexit
 import logging
 import sys
 import threading
+import time
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -43,6 +44,29 @@ def _add_request_id(
     if request_id is not None:
         event_dict.setdefault("request_id", request_id)
     return event_dict
+
+
+class UtcTimestamp:
+    """structlog processor: ``timestamp``, the time in ISO 8601 UTC with microseconds
+    (``2026-11-22T03:19:12.827716Z``), as structlog's ``TimeStamper(fmt="iso", utc=True)``
+    writes it but always with six digits. The date and time of day are formatted once per
+    second, not for every line: building a ``datetime`` and its ISO text took about a fifth
+    of a log line's time (scripts/bench_api_instructions counts a request's cost)."""
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")  # replaced whole: safe across threads
+
+    def __call__(
+        self, _: Any, __: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time_ns()
+        second, text = self._second
+        if now // 1_000_000_000 != second:
+            second = now // 1_000_000_000
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        event_dict["timestamp"] = f"{text}.{now // 1000 % 1_000_000:06d}Z"
+        return event_dict
 
 
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
@@ -90,9 +114,11 @@ class LinesPerLoopTurn:
 
 
 def configure_logging(settings: Settings, *, per_loop_turn: bool = False) -> None:
-    """Configure structlog once per process from the settings. ``per_loop_turn``: lines
-    logged on an event loop are written once per turn of it (``LinesPerLoopTurn``; the
-    service does this), else each at once."""
+    """Configure structlog once per process from the settings. ``per_loop_turn`` (the
+    service): lines logged on an event loop are written once per turn of it
+    (``LinesPerLoopTurn``), else each at once; and each logger is assembled once, on its first
+    use (structlog's cache), instead of for every line: the service configures logging once,
+    before it logs. Elsewhere (tests reconfigure it) loggers follow the configuration."""
     level = getattr(logging, settings.log_level.upper())
     use_console = settings.log_format == "console" or (
         settings.log_format == "auto" and sys.stderr.isatty()
@@ -106,7 +132,7 @@ def configure_logging(settings: Settings, *, per_loop_turn: bool = False) -> Non
         processors=[
             _add_request_id,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            UtcTimestamp(),
             _drop_personal_data,
             structlog.processors.format_exc_info,
             renderer,
@@ -115,7 +141,7 @@ def configure_logging(settings: Settings, *, per_loop_turn: bool = False) -> Non
         logger_factory=_one_logger(LinesPerLoopTurn(sys.stderr))
         if per_loop_turn
         else structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=per_loop_turn,
     )
 
 

@@ -15,19 +15,16 @@ from projections.compliance.results import ClauseStatus, Evaluation, State
 NO_POLICY = "no-policy"
 
 
-_IS_UTC: dict[object, bool] = {}  # time zone -> is it UTC (few distinct zones occur)
-
-
 def iso(moment: datetime | date | None) -> str | None:
-    """ISO 8601 text; times in UTC, so that text order is time order in the tables."""
+    """ISO 8601 text; times in UTC, so that text order is time order in the tables (a naive
+    time is taken as UTC). The offset is asked of each time, not of its zone once: a zone's
+    offset can change with the date."""
     if isinstance(moment, datetime):
-        zone = moment.tzinfo
-        utc = _IS_UTC.get(zone)
-        if utc is None:
-            utc = _IS_UTC[zone] = not moment.utcoffset()
-        if utc:  # formatting a naive time skips the zone's (slow) utcoffset calls
-            return moment.replace(tzinfo=None).isoformat() + "+00:00"
-        return moment.astimezone(UTC).isoformat()
+        if moment.tzinfo is None:
+            return moment.isoformat() + "+00:00"
+        if moment.utcoffset():
+            moment = moment.astimezone(UTC)
+        return moment.isoformat()
     return None if moment is None else moment.isoformat()
 
 

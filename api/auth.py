@@ -13,9 +13,10 @@ import asyncio
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from uuid import UUID
 
 from aiohttp import web
@@ -44,6 +45,13 @@ class Principal:
     role: Role
     agency_ref: str | None
     expires_at: datetime
+    # what the request log line says of the caller: the token's id and role, never its
+    # secret or subject (made once, not for every request)
+    log_fields: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = {"token_id": str(self.token_id), "role": str(self.role)}
+        object.__setattr__(self, "log_fields", MappingProxyType(fields))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +116,8 @@ class Authenticator:
         credentials = credentials.strip()
         if not _TOKEN68.match(credentials):
             raise _invalid("the bearer token is malformed")
-        read = await self._lookup(secret_digest(credentials))
+        digest = secret_digest(credentials)
+        read = self._known_read(digest) or await self._read_store(digest)
         if read is None:
             raise _invalid("the bearer token is not known")
         if read.revoked:
@@ -117,11 +126,15 @@ class Authenticator:
             raise _invalid(f"the bearer token expired at {read.principal.expires_at.isoformat()}")
         return read.principal
 
-    async def _lookup(self, digest: str) -> _Read | None:
-        now = self.monotonic()
+    def _known_read(self, digest: str) -> _Read | None:
+        """What was read of the token within the last ``ttl`` seconds, if anything."""
         known = self._known.get(digest)
-        if known is not None and now - known.at < self.ttl:
+        if known is not None and self.monotonic() - known.at < self.ttl:
             return known
+        return None
+
+    async def _read_store(self, digest: str) -> _Read | None:
+        now = self.monotonic()
         found = await asyncio.to_thread(_read, self.ledger, digest)
         if found is None:  # unknown tokens are not kept: a new token works at once
             self._known.pop(digest, None)

@@ -82,8 +82,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response.headers[REQUEST_ID_HEADER] = request_id
         status = response.status
         principal = request.get(PRINCIPAL)
-        if principal is not None:  # the token's id and role: never its secret or subject
-            fields |= {"token_id": str(principal.token_id), "role": str(principal.role)}
+        if principal is not None:
+            fields |= principal.log_fields
         _log(request, request_id, status, started, fields)
         return response
     finally:

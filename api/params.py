@@ -3,6 +3,7 @@ string and describes its parameters in the OpenAPI document."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, get_origin
 
@@ -116,10 +117,17 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
         ) from err
 
 
+@functools.lru_cache(maxsize=4096)
+def _check_path(model: type[BaseModel], parameters: tuple[tuple[str, str], ...]) -> None:
+    """Validation of path parameters, remembered for the paths asked most (a path that does
+    not fit raises, and is not remembered)."""
+    model.model_validate(dict(parameters))
+
+
 def check_path(request: web.Request, model: type[BaseModel]) -> None:
     """404 when the path's parameters do not fit ``model``: nothing can be there."""
     try:
-        model.model_validate(dict(request.match_info))
+        _check_path(model, tuple(request.match_info.items()))
     except ValidationError as err:
         errors = err.errors(include_url=False, include_input=False, include_context=False)
         raise NotFound(f"nothing at this path: {_described(errors)}") from None

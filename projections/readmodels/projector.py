@@ -437,11 +437,9 @@ class Projector:
 
     def evaluate_pending(self, chunk: int = CHUNK) -> int:
         """Derive up to ``chunk`` queued agencies or intakes or, when none is left (deriving
-        an agency queues its users), evaluate up to ``chunk`` queued users; one transaction.
-        Returns how many were done."""
-        return self._work(
-            chunk, lambda c: self._derive_queued(c, chunk) or self._evaluate_users(c, chunk)
-        )
+        an agency queues its users), evaluate up to ``chunk`` queued users. Returns how many
+        were done. See ``_work``."""
+        return self._work(lambda c: self._derive_queued(c, chunk) or self._evaluate_users(c, chunk))
 
     def drop_evaluated_since(self, position: int) -> None:
         """Take off the queue the users whose rows were evaluated at ``position`` or later,
@@ -451,7 +449,7 @@ class Projector:
 
     def derive_pending(self, chunk: int = CHUNK) -> int:
         """Derive up to ``chunk`` queued agencies or intakes; returns how many."""
-        return self._work(chunk, lambda c: self._derive_queued(c, chunk))
+        return self._work(lambda c: self._derive_queued(c, chunk))
 
     def write(self, done: Evaluated | Derived) -> None:
         """Write what a worker evaluated or derived, in a transaction of its own."""
@@ -464,26 +462,36 @@ class Projector:
         else:
             self.write_evaluated(cursor, done)
 
-    def _work(self, chunk: int, step: Callable[[Any], int]) -> int:
+    def _work(self, step: Callable[[Any], Evaluated | Derived | None]) -> int:
+        """Do queued work in a read-only transaction, then write what it made in a short
+        transaction of its own (taking it off the queue). Evaluating takes long (up to a
+        chunk of users), and on SQLite a write transaction held meanwhile kept the service's
+        commands waiting for all of it (the pool lets one writer in at a time): under
+        scripts/bench_api's write mix, evaluations took about 15% of the wall time, 7 ms
+        each (median) and up to 25 ms. Only this projector applies the log to its
+        generation and queues work, so nothing read can change before the rows are
+        written."""
         try:
-            with self.db.transaction() as cursor:
+            with self.db.transaction(commit=False) as cursor:
                 self.entities.cursor = cursor
-                return step(cursor)
+                done = step(cursor)
         except BaseException:
             self.entities.reset()
             raise
         finally:
             self.entities.cursor = None
+        if done is None:
+            return 0
+        self.write(done)
+        return len(done.queued)
 
-    def _derive_queued(self, cursor: Any, chunk: int) -> int:
+    def _derive_queued(self, cursor: Any, chunk: int) -> Derived | None:
         queued = self.db.query(cursor, self.sql["next_derive"], (chunk,))
-        self.write_derived(cursor, self.derive(cursor, queued))
-        return len(queued)
+        return self.derive(cursor, queued) if queued else None
 
-    def _evaluate_users(self, cursor: Any, chunk: int) -> int:
+    def _evaluate_users(self, cursor: Any, chunk: int) -> Evaluated | None:
         queued = self.db.query(cursor, self.sql["next_pending"], (chunk,))
-        self.write_evaluated(cursor, self.evaluate_users(cursor, [q[0] for q in queued]))
-        return len(queued)
+        return self.evaluate_users(cursor, [q[0] for q in queued]) if queued else None
 
     def next_users(self, after: str, chunk: int = CHUNK) -> list[str]:
         """Queued users after entity id ``after`` (to hand out chunks of work)."""

@@ -368,3 +368,33 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "not reached in time"
         time.sleep(0.05)
+
+
+def test_a_command_commits_while_the_read_models_evaluate_users(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = generations.ensure_current(db, clock.now())
+    follower = Follower(ledger, db, live, clock)
+    follower.catch_up()
+    coc, ref = USERS[0]
+    completion = RecordCourseCompletion(
+        coc=coc, user_ref=ref, course_code=COURSES[0], provider="LMS", effective_at=clock.now()
+    )
+    run(ledger, completion, CALLER)
+    follower.apply_next()  # the user is queued
+    evaluate, committed = follower.projector.evaluate_users, []
+
+    def evaluate_while_a_command_commits(cursor: object, hex_ids: list[str]) -> object:
+        again = completion.model_copy(update={"course_code": COURSES[4]})
+        writer = threading.Thread(target=lambda: committed.append(run(ledger, again, CALLER)))
+        writer.start()
+        writer.join(timeout=30)  # the store's writer waited for the whole evaluation before
+        return evaluate(cursor, hex_ids)
+
+    monkeypatch.setattr(follower.projector, "evaluate_users", evaluate_while_a_command_commits)
+    follower.catch_up()
+    assert len(committed) == 1  # committed while the evaluation went on
+    monkeypatch.undo()
+    follower.catch_up()
+    assert_agrees_with_the_store(ledger, db, live, clock.now())
+    assert snapshot(db, live) == snapshot(db, rebuilt(ledger, db, clock))

@@ -99,27 +99,41 @@ def seed(settings: Settings, users: int) -> tuple[list[str], str]:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[None]:
-    """A server process, waited for until it answers on ``port``, stopped at the end."""
+def process(
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    port: int,
+    *,
+    start_seconds: float = 60.0,
+    stop_seconds: float = 30.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, waited for (``start_seconds``) until it answers on ``port``, stopped
+    at the end (killed if it has not stopped ``stop_seconds`` after being told to)."""
     with log.open("wb") as out:
         server = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{args[1:]} did not start; see {log}") from None
+                    tail = log.read_text(errors="replace").splitlines()[-20:]
+                    raise RuntimeError(
+                        f"{args[1:]} did not start within {start_seconds:g} s; its output "
+                        "ends:\n" + "\n".join(tail)
+                    ) from None
                 time.sleep(0.2)
-        yield
+        yield server
     finally:
         server.terminate()
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait(timeout=30)
 
 
 def write_mix(refs: list[str], rng: random.Random) -> Callable[[], Request]:

@@ -48,7 +48,6 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,6 +74,7 @@ from bench_api import (  # noqa: E402
     Request,
     caught_up,
     free_port,
+    process,
     read_mix,
     seed,
     write_mix,
@@ -205,8 +205,7 @@ def callgrind(
     args: list[str], env: dict[str, str], folder: Path, name: str, port: int
 ) -> Iterator[Counted]:
     """A server process under callgrind, uninstrumented, waited for until it answers on
-    ``port``, stopped at the end (as bench_api's ``process``, which gives no pid and waits
-    only 60 s)."""
+    ``port`` (valgrind takes long to start), stopped at the end (bench_api's ``process``)."""
     prefix = folder / name
     command = [
         "valgrind",
@@ -216,30 +215,8 @@ def callgrind(
         *args,
     ]
     log = folder / f"{name}.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text(errors="replace").splitlines()[-20:]
-                    raise RuntimeError(
-                        f"{name} did not start under valgrind within {START_SECONDS} s; "
-                        "its output ends:\n" + "\n".join(tail)
-                    ) from None
-                time.sleep(0.5)
+    with process(command, env, log, port, start_seconds=START_SECONDS, stop_seconds=60) as server:
         yield Counted(server.pid, prefix)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=30)
 
 
 async def send(base: str, requests: list[Request], *, expect: int, headers: dict[str, str]) -> None:

@@ -82,7 +82,10 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
     async def read_models_context(app: web.Application) -> AsyncIterator[None]:
         ledger = app[LEDGER]
         db = await asyncio.to_thread(ReadModelDb, ledger, postgres_reads=True)
-        await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
+        number = await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
+        # a generation an older version made (and may still follow, in scripts/project)
+        # gets the tables this version reads: the agency counts and the triggers keeping them
+        await asyncio.to_thread(db.add_missing_tables, number)
         app[READ_MODELS] = ReadModels(ledger, db, app[COMPLIANCE])
         app[TIME_TRAVEL] = TimeTravel(ledger)
         stop, wake = threading.Event(), threading.Event()

@@ -20,6 +20,7 @@ from projections.readmodels import generations
 from projections.readmodels.follower import Follower
 from tests.api.feed_support import CA, write
 from tests.api.support import Client, CocAdmins, Post, poster, problem
+from tests.integration.readmodels_support import drop_user_counting
 
 USER = "/v1/cocs/CA-600/users/U2"
 
@@ -159,3 +160,18 @@ async def test_waiting_reads_hold_no_thread(
     await asyncio.to_thread(follower(paused, ledger).catch_up)
     answers = await asyncio.wait_for(asyncio.gather(*reads), 3)
     assert [a.status for a in answers] == [200] * 40
+
+
+async def test_a_service_newer_than_the_generation_adds_the_agency_counts_it_reads(
+    settings: Settings, ledger: Ledger, admins: CocAdmins, paused: Client
+) -> None:
+    await user_written(poster(paused, admins))
+    follower(paused, ledger).catch_up()
+    db = paused.server.app[READ_MODELS].db
+    number = generations.current(db)
+    assert number is not None
+    drop_user_counting(db, number)  # as a version before the counts left it
+    async with paused_app(settings, ledger, admins, 5.0) as newer:  # no follower of its own
+        response = await newer.get("/v1/cocs/CA-600/agencies/AG2")
+        assert response.status == 200, await response.text()
+        assert (await response.json())["users"] == {"no-policy": 1}  # CA-600 adopts no pack

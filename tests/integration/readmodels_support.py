@@ -48,6 +48,19 @@ def _without_as_of(evaluation: str) -> Any:
     return loaded
 
 
+def drop_user_counting(db: ReadModelDb, generation: int) -> None:
+    """Leave a generation as a version before agency counts were kept left it: no
+    ``user_counts`` table, no triggers keeping it."""
+    prefix = db.prefix(generation)
+    with db.transaction() as cursor:
+        db.execute(cursor, f"DROP TABLE {db.table(prefix + 'user_counts')}")
+        if db.postgres:
+            db.execute(cursor, f"DROP FUNCTION {db.table(prefix + 'count_users')}() CASCADE")
+        else:
+            for trigger in ("users_counted_in", "users_counted_out", "users_recounted"):
+                db.execute(cursor, f"DROP TRIGGER {prefix}{trigger}")
+
+
 def rebuilt(ledger: Ledger, db: ReadModelDb, clock: Clock, **options: Any) -> int:
     """A new generation built from the whole log (not switched)."""
     number = generations.begin(db, clock.now(), "test rebuild")

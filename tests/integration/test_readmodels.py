@@ -33,6 +33,7 @@ from projections.readmodels.runner import CurrentGenerationRunner
 from tests.integration.builders import user
 from tests.integration.readmodels_support import (
     assert_agrees_with_the_store,
+    drop_user_counting,
     rebuilt,
     snapshot,
 )
@@ -253,14 +254,7 @@ def test_a_generation_made_before_user_counts_gets_them_counted_when_next_follow
     live, models = _followed(ledger, db, clock)
     before = {coc: models.agency(coc, ref, clock.now())["users"] for coc, ref in AGENCIES.items()}
     assert sum(sum(counts.values()) for counts in before.values()) >= len(USERS)
-    prefix = db.prefix(live)
-    with db.transaction() as cursor:  # as an older version left it: no counts, no triggers
-        db.execute(cursor, f"DROP TABLE {db.table(prefix + 'user_counts')}")
-        if db.postgres:
-            db.execute(cursor, f"DROP FUNCTION {db.table(prefix + 'count_users')}() CASCADE")
-        else:
-            for trigger in ("users_counted_in", "users_counted_out", "users_recounted"):
-                db.execute(cursor, f"DROP TRIGGER {prefix}{trigger}")
+    drop_user_counting(db, live)  # as an older version left it
     follower = Follower(ledger, db, live, clock)  # its projector adds what is missing
     assert {c: models.agency(c, r, clock.now())["users"] for c, r in AGENCIES.items()} == before
     run(ledger, RecordDeparture(coc="WI-500", user_ref="wi-u1", reason="left"), CALLER)

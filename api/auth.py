@@ -13,10 +13,9 @@ import asyncio
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from uuid import UUID
 
 from aiohttp import web
@@ -47,11 +46,11 @@ class Principal:
     expires_at: datetime
     # what the request log line says of the caller: the token's id and role, never its
     # secret or subject (made once, not for every request)
-    log_fields: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    log_fields: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        fields = {"token_id": str(self.token_id), "role": str(self.role)}
-        object.__setattr__(self, "log_fields", MappingProxyType(fields))
+        fields = (("token_id", str(self.token_id)), ("role", str(self.role)))
+        object.__setattr__(self, "log_fields", fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         principal = request.get(PRINCIPAL)
         if principal is not None:
-            fields |= principal.log_fields
+            fields.update(principal.log_fields)
         _log(request, request_id, status, started, fields)
         return response
     finally:

@@ -20,9 +20,10 @@ def iso(moment: datetime | date | None) -> str | None:
     time is taken as UTC). The offset is asked of each time, not of its zone once: a zone's
     offset can change with the date."""
     if isinstance(moment, datetime):
-        if moment.tzinfo is None:
-            return moment.isoformat() + "+00:00"
-        if moment.utcoffset():
+        offset = moment.utcoffset()
+        if offset is None:
+            return moment.replace(tzinfo=None).isoformat() + "+00:00"
+        if offset:
             moment = moment.astimezone(UTC)
         return moment.isoformat()
     return None if moment is None else moment.isoformat()

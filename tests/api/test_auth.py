@@ -4,8 +4,10 @@ the permission table denies what it does not list; agency recorders act for thei
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -13,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from api.app import create_app
-from api.auth import Authenticator, principal_of
+from api.auth import Authenticator, Principal, principal_of
 from api.permissions import PERMISSIONS
 from api.problems import ApiProblem
 from commands.demo import load_demo
@@ -293,3 +295,19 @@ async def test_token_records_are_served_by_no_route(
 
     for response in (by_id, by_kind, trail):
         await problem(response, 404, "not_found")
+
+
+def test_a_principal_names_its_token_in_the_log_by_id_and_role_and_copies_whole() -> None:
+    principal = Principal(
+        token_id=UUID(int=7),
+        subject="synthetic subject",
+        coc="MO-606",
+        role=Role.AUDITOR,
+        agency_ref=None,
+        expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    assert dict(principal.log_fields) == {"token_id": str(UUID(int=7)), "role": "auditor"}
+    for copied in (pickle.loads(pickle.dumps(principal)), copy.deepcopy(principal)):
+        assert copied == principal
+        assert copied.log_fields == principal.log_fields
+    assert "synthetic subject" not in repr(principal.log_fields)

@@ -468,9 +468,10 @@ class Projector:
         chunk of users), and on SQLite a write transaction held meanwhile kept the service's
         commands waiting for all of it (the pool lets one writer in at a time): under
         scripts/bench_api's write mix, evaluations took about 15% of the wall time, 7 ms
-        each (median) and up to 25 ms. Only this projector applies the log to its
-        generation and queues work, so nothing read can change before the rows are
-        written."""
+        each (median) and up to 25 ms. In this process only this projector applies the log
+        to its generation and queues work; if another process applied some of it meanwhile
+        (two followers of one generation), what was read may be stale, and nothing is
+        written: the work stays queued."""
         try:
             with self.db.transaction(commit=False) as cursor:
                 self.entities.cursor = cursor
@@ -482,7 +483,10 @@ class Projector:
             self.entities.cursor = None
         if done is None:
             return 0
-        self.write(done)
+        with self.db.transaction() as cursor:
+            if self.db.position_in(cursor, self.generation) != self.position:
+                return 0
+            self._write_done(cursor, done)
         return len(done.queued)
 
     def _derive_queued(self, cursor: Any, chunk: int) -> Derived | None:

@@ -392,3 +392,38 @@ def test_a_command_commits_while_the_read_models_evaluate_users(
     follower.catch_up()
     assert_agrees_with_the_store(ledger, db, live, clock.now())
     assert snapshot(db, live) == snapshot(db, rebuilt(ledger, db, clock))
+
+
+def test_work_read_while_another_follower_applied_the_log_is_not_written(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = generations.ensure_current(db, clock.now())
+    first = Follower(ledger, db, live, clock)
+    first.catch_up()
+    coc, ref = USERS[1]
+    completion = RecordCourseCompletion(
+        coc=coc, user_ref=ref, course_code="WI-CE-CORE", provider="LMS", effective_at=clock.now()
+    )
+    run(ledger, completion, CALLER)
+    first.apply_next()  # the user is queued
+    evaluate = first.projector.evaluate_users
+
+    def evaluate_while_another_follower_moves_on(cursor: object, hex_ids: list[str]) -> object:
+        monkeypatch.undo()
+        evaluated = evaluate(cursor, hex_ids)  # the user as it stood
+        completed = list(user(ledger, coc, ref).facts(EndUser.CourseCompleted))[-1]
+        retraction = RetractEvent(
+            coc=coc,
+            entity_kind="user",
+            entity_ref=ref,
+            event_id=completed.event_id,
+            reason="wrong person",
+        )
+        run(ledger, retraction, CALLER)  # the user changes again
+        Follower(ledger, db, live, clock).catch_up()  # another process applies and evaluates it
+        return evaluated
+
+    monkeypatch.setattr(first.projector, "evaluate_users", evaluate_while_another_follower_moves_on)
+    first.catch_up()  # its evaluation is now stale: not written
+    assert_agrees_with_the_store(ledger, db, live, clock.now())
+    assert snapshot(db, live) == snapshot(db, rebuilt(ledger, db, clock))

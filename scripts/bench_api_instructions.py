@@ -32,7 +32,8 @@ every 0.2 s, the sealer every 0.5 s): that work grows with the seconds a mix tak
 depend on the machine's load. So the service is also counted answering nothing for
 ``--idle-seconds`` (after the warm-up writes), and each mix has beside its figure a
 ``net_instructions_per_request``: its instructions less the idle rate times its seconds, per
-request (for writes, the follower's work for them stays in). The bare endpoint has no timers.
+request (for writes, only the part of the follower's work for them done while they were
+sent is in: the rest is done after, uncounted). The bare endpoint has no timers.
 
 Every answer's status is checked (reads 200, writes 201); any other fails the run. The last
 line is one JSON object: ``value`` = instructions per request of the read mix, ``baseline`` =

@@ -364,18 +364,27 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_command_commits_while_the_read_models_evaluate_users(
-    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _queued_after_a_completion(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, index: int
+) -> tuple[int, Follower, RecordCourseCompletion]:
+    """The current generation and a follower of it, caught up, then a course completion of
+    ``USERS[index]`` applied: the user is queued to be evaluated."""
     live = generations.ensure_current(db, clock.now())
     follower = Follower(ledger, db, live, clock)
     follower.catch_up()
-    coc, ref = USERS[0]
+    coc, ref = USERS[index]
     completion = RecordCourseCompletion(
-        coc=coc, user_ref=ref, course_code=COURSES[0], provider="LMS", effective_at=clock.now()
+        coc=coc, user_ref=ref, course_code=COURSES[index], provider="LMS", effective_at=clock.now()
     )
     run(ledger, completion, CALLER)
-    follower.apply_next()  # the user is queued
+    follower.apply_next()
+    return live, follower, completion
+
+
+def test_a_command_commits_while_the_read_models_evaluate_users(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live, follower, completion = _queued_after_a_completion(ledger, db, clock, 0)
     evaluate, committed = follower.projector.evaluate_users, []
 
     def evaluate_while_a_command_commits(cursor: object, hex_ids: list[str]) -> object:
@@ -397,15 +406,8 @@ def test_a_command_commits_while_the_read_models_evaluate_users(
 def test_work_read_while_another_follower_applied_the_log_is_not_written(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    live = generations.ensure_current(db, clock.now())
-    first = Follower(ledger, db, live, clock)
-    first.catch_up()
-    coc, ref = USERS[1]
-    completion = RecordCourseCompletion(
-        coc=coc, user_ref=ref, course_code="WI-CE-CORE", provider="LMS", effective_at=clock.now()
-    )
-    run(ledger, completion, CALLER)
-    first.apply_next()  # the user is queued
+    live, first, completion = _queued_after_a_completion(ledger, db, clock, 1)
+    coc, ref = completion.coc, completion.user_ref
     evaluate = first.projector.evaluate_users
 
     def evaluate_while_another_follower_moves_on(cursor: object, hex_ids: list[str]) -> object:

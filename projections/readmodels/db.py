@@ -348,13 +348,10 @@ class ReadModelDb(OwnTables):
 
     def position_in(self, cursor: Any, generation: int) -> int:
         """The generation's position as the transaction of ``cursor`` sees it."""
-        table = self.table(TRACKING) if self.postgres else "tracking"
-        found = self.query(
-            cursor,
-            f"SELECT MAX(notification_id) FROM {table} WHERE application_name = ?",
-            (self.application_name(generation),),
+        found = self.tracking._max_tracking_id(  # type: ignore[attr-defined]
+            self.application_name(generation), cursor
         )
-        return int(found[0][0] or 0)
+        return int(found or 0)
 
     def record_position(self, cursor: Any, generation: int, position: int) -> None:
         """Record the position in the same transaction as the changes it covers."""

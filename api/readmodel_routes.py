@@ -90,16 +90,16 @@ async def users(request: web.Request) -> web.StreamResponse:
     after = decode_cursor(query.cursor, (str,))
     found = await read_models(
         request,
-        request.app[READ_MODELS].users,
+        request.app[READ_MODELS].users_json,
         coc,
         request.app[LEDGER].clock.now(),
         agency=query.agency,
         after=str(after[0]) if after else "",
         limit=query.limit + 1,
-        as_json=True,
     )
-    page, following = cut_page(found, query.limit, "ref")
-    return projected_response({"items": page, "next": following})
+    page = found[: query.limit]
+    following = next_cursor((page[-1][0],) if page else None, len(found) > len(page))
+    return projected_response({"items": [answer for _, answer in page], "next": following})
 
 
 @describe(
@@ -108,7 +108,7 @@ async def users(request: web.Request) -> web.StreamResponse:
 async def user(request: web.Request) -> web.StreamResponse:
     coc, ref = request.match_info["coc"], request.match_info["ref"]
     now = request.app[LEDGER].clock.now()
-    found = await read_models(request, request.app[READ_MODELS].user, coc, ref, now, as_json=True)
+    found = await read_models(request, request.app[READ_MODELS].user_json, coc, ref, now)
     return projected_response(found)
 
 

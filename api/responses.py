@@ -44,7 +44,7 @@ def model_response(
     )
 
 
-def projected_response(answer: Mapping[str, Any]) -> web.Response:
+def projected_response(answer: Mapping[str, Any] | orjson.Fragment) -> web.Response:
     """A read model's answer as the read model holds it, rendered without validating it
     against the route's answer model again: its rows were made in that shape when they were
     projected (tests/api/test_readmodel_routes.py checks that each such answer is what its

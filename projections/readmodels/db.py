@@ -35,7 +35,7 @@ TABLES = {
         "coc TEXT NOT NULL, ref TEXT NOT NULL, entity_id TEXT NOT NULL, agency_ref TEXT, "
         "overall TEXT NOT NULL, hmis_role TEXT, policy_version TEXT NOT NULL, "
         "as_of TEXT NOT NULL, valid_until TEXT, position BIGINT NOT NULL, "
-        "evaluation TEXT NOT NULL, PRIMARY KEY (coc, ref)",
+        "evaluation TEXT NOT NULL, answer TEXT NOT NULL, PRIMARY KEY (coc, ref)",
         ["coc, agency_ref", "coc, valid_until"],
     ),
     "calendar": (
@@ -296,6 +296,18 @@ class ReadModelDb(OwnTables):
                 "SELECT indexname FROM pg_indexes WHERE schemaname = "
                 "COALESCE(NULLIF(?, ''), current_schema())",
                 (self.schema,),
+            )
+        return {name for (name,) in found}
+
+    def columns(self, table: str) -> set[str]:
+        """The names of a table's columns (``table`` unqualified, as ``table()`` takes it)."""
+        if not self.postgres:
+            found = self.fetchall("SELECT name FROM pragma_table_info(?)", (table,))
+        else:
+            found = self.fetchall(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "COALESCE(NULLIF(?, ''), current_schema()) AND table_name = ?",
+                (self.schema, table),
             )
         return {name for (name,) in found}
 

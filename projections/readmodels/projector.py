@@ -163,12 +163,12 @@ class Projector:
             "calendar_clear": f"DELETE FROM {t['calendar']} WHERE coc = ? "
             "AND subject_kind = ? AND subject_ref = ?",
             "calendar": f"INSERT INTO {t['calendar']} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            "user": f"INSERT INTO {t['users']} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "user": f"INSERT INTO {t['users']} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (coc, ref) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "overall = excluded.overall, hmis_role = excluded.hmis_role, "
             "policy_version = excluded.policy_version, as_of = excluded.as_of, "
             "valid_until = excluded.valid_until, position = excluded.position, "
-            "evaluation = excluded.evaluation",
+            "evaluation = excluded.evaluation, answer = excluded.answer",
             "next_pending": f"SELECT entity_id, coc, ref FROM {t['pending']} "
             "ORDER BY entity_id LIMIT ?",
             "done": f"DELETE FROM {t['pending']} WHERE entity_id = ?",

@@ -12,12 +12,15 @@ import orjson
 
 from ledger.application import Ledger
 from ledger.errors import NotFound
+from projections.compliance.results import Evaluation
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations, rows
 from projections.readmodels.db import ReadModelDb
 
 ALL = 2**62  # a LIMIT that keeps everything, on SQLite and PostgreSQL alike
-USER_COLUMNS = "coc, ref, agency_ref, overall, hmis_role, as_of, valid_until, evaluation"
+# the columns rows.user_answer makes a user's answer of, for a generation made before its
+# users rows held their answers (it is read as it was made; a rebuild makes the new form)
+OLD_ANSWER_COLUMNS = "coc, ref, agency_ref, overall, hmis_role, as_of, evaluation"
 
 
 # Set where a query must not read the event store, only the read-model tables (see NeedsStore).
@@ -36,6 +39,15 @@ class NeedsStore(Exception):
 GENERATION_SECONDS = 0.5
 
 
+class Tables(dict[str, str]):
+    """The table names of one generation, by read model; ``has_answers``: whether its users
+    rows hold their answers (a generation made by an older version does not)."""
+
+    def __init__(self, names: dict[str, str], has_answers: bool) -> None:
+        super().__init__(names)
+        self.has_answers = has_answers
+
+
 class ReadModels:
     """Queries over whichever generation is current when each query starts."""
 
@@ -43,93 +55,104 @@ class ReadModels:
         self.ledger = ledger
         self.db = db
         self.compliance = compliance
-        self._current: tuple[float, dict[str, str]] | None = None
+        self._current: tuple[float, int, Tables] | None = None
 
-    def _tables(self) -> dict[str, str]:
+    def _tables(self) -> Tables:
         cached = self._current
         if cached is not None and time.monotonic() - cached[0] < GENERATION_SECONDS:
-            return cached[1]
+            return cached[2]
         number = generations.current(self.db)
         if number is None:
             raise NotFound("the read models have not been built yet")
-        prefix = self.db.prefix(number)
-        tables = {
-            name: self.db.table(prefix + name)
-            for name in (
-                "entities",
-                "audit",
-                "users",
-                "user_counts",
-                "calendar",
-                "agencies",
-                "regions",
-            )
-        }
-        self._current = (time.monotonic(), tables)
+        if cached is not None and cached[1] == number:
+            tables = cached[2]
+        else:
+            prefix = self.db.prefix(number)
+            names = {
+                name: self.db.table(prefix + name)
+                for name in (
+                    "entities",
+                    "audit",
+                    "users",
+                    "user_counts",
+                    "calendar",
+                    "agencies",
+                    "regions",
+                )
+            }
+            tables = Tables(names, "answer" in self.db.columns(prefix + "users"))
+        self._current = (time.monotonic(), number, tables)
         return tables
 
     # --- users ---------------------------------------------------------------------------
 
-    def _user(
-        self, row: tuple[Any, ...], now: datetime, moment: str, as_json: bool = False
-    ) -> dict[str, Any]:
-        """A users row as answered at ``now`` (``moment``: ``now`` as the tables' text)."""
-        coc, ref, agency_ref, overall, hmis_role, as_of, valid_until, evaluation = row
-        fresh = valid_until is None or valid_until > moment
-        if not fresh:  # changed by itself since it was projected: evaluate it now
-            if TABLES_ONLY.get():
-                raise NeedsStore(f"user {ref!r} of {coc} is evaluated from the event store")
-            live = self.compliance.evaluate_user(coc, ref, now)
-            return {
-                "coc": coc,
-                "ref": ref,
-                "agency_ref": agency_ref,
+    def _answers(
+        self, where: str, params: tuple[Any, ...], now: datetime, limit: int = 1
+    ) -> list[tuple[str, str]]:
+        """The ref and answer (``UserStatus`` as JSON text) of each user ``where`` finds, in
+        order of ref, at most ``limit``: as projected while fresh, else evaluated now."""
+        t = self._tables()
+        columns = "answer" if t.has_answers else OLD_ANSWER_COLUMNS
+        found = self.db.fetchall(  # ref named again: PostgreSQL's rows are by column name
+            f"SELECT ref AS key, valid_until, {columns} FROM {t['users']} WHERE {where} "
+            "ORDER BY ref LIMIT ?",
+            (*params, limit),
+        )
+        moment = rows.iso(now) or ""
+        answers = []
+        for ref, valid_until, *answer in found:
+            text = answer[0] if t.has_answers else rows.user_answer(*answer)
+            if valid_until is not None and valid_until <= moment:
+                text = self._evaluated_now(orjson.loads(text), now)
+            answers.append((ref, text))
+        return answers
+
+    def _evaluate(self, coc: str, ref: str, now: datetime) -> Evaluation:
+        """A user whose projected answer expired by itself (a certificate ran out, a
+        deadline passed), evaluated from the event store at ``now``."""
+        if TABLES_ONLY.get():
+            raise NeedsStore(f"user {ref!r} of {coc} is evaluated from the event store")
+        return self.compliance.evaluate_user(coc, ref, now)
+
+    def _evaluated_now(self, projected: dict[str, Any], now: datetime) -> str:
+        live = self._evaluate(projected["coc"], projected["ref"], now)
+        return rows.dumps(
+            projected
+            | {
                 "overall": str(live.overall),
                 "hmis_role": live.access.hmis_role if live.access else None,
                 "evaluated": "at query time",
                 "evaluation": live.as_dict(),
             }
-        return {
-            "coc": coc,
-            "ref": ref,
-            "agency_ref": agency_ref,
-            "overall": overall,
-            "hmis_role": hmis_role,
-            "evaluated": as_of,
-            "evaluation": _stored_evaluation(evaluation, as_json),
-        }
-
-    def user(self, coc: str, ref: str, now: datetime, *, as_json: bool = False) -> dict[str, Any]:
-        """A user's projected status; ``as_json``: with the evaluation as the JSON text it is
-        stored as (an ``orjson.Fragment``), to be rendered as it is."""
-        t = self._tables()
-        found = self.db.fetchall(
-            f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND ref = ?", (coc, ref)
         )
+
+    def _user_answer(self, coc: str, ref: str, now: datetime) -> str:
+        found = self._answers("coc = ? AND ref = ?", (coc, ref), now)
         if not found:
             raise NotFound(f"user {ref!r} does not exist in {coc}")
-        return self._user(found[0], now, rows.iso(now) or "", as_json)
+        return found[0][1]
 
-    def users(
-        self,
-        coc: str,
-        now: datetime,
-        *,
-        agency: str | None = None,
-        after: str = "",
-        limit: int = 100,
-        as_json: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Users of a CoC (or one agency) in order of ref, ``limit`` after ``after``
-        (``as_json``: as ``user`` says)."""
-        t = self._tables()
-        found = self.db.fetchall(
-            f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND ref > ? "
-            "AND (? OR agency_ref = ?) ORDER BY ref LIMIT ?",
-            (coc, after, agency is None, agency or "", limit),
+    def user_json(self, coc: str, ref: str, now: datetime) -> orjson.Fragment:
+        """A user's projected status as the JSON text of its answer, to be rendered as it
+        is."""
+        return orjson.Fragment(self._user_answer(coc, ref, now))
+
+    def user(self, coc: str, ref: str, now: datetime) -> dict[str, Any]:
+        """A user's projected status."""
+        return dict(orjson.loads(self._user_answer(coc, ref, now)))
+
+    def users_json(
+        self, coc: str, now: datetime, *, agency: str | None = None, after: str = "", limit: int
+    ) -> list[tuple[str, orjson.Fragment]]:
+        """Users of a CoC (or one agency) in order of ref, ``limit`` after ``after``: each
+        user's ref and its answer as ``user_json`` gives it."""
+        found = self._answers(
+            "coc = ? AND ref > ? AND (? OR agency_ref = ?)",
+            (coc, after, agency is None, agency or ""),
+            now,
+            limit,
         )
-        moment = rows.iso(now) or ""
-        return [self._user(row, now, moment, as_json) for row in found]
+        return [(ref, orjson.Fragment(text)) for ref, text in found]
 
     def user_refs(self, coc: str, *, after: str = "", limit: int = ALL) -> list[str]:
         """The users of a CoC the read models know, current or departed, in order of ref
@@ -158,14 +181,13 @@ class ReadModels:
                 (coc, ref),
             )
         )
-        moment = rows.iso(now) or ""
-        for stale in self.db.fetchall(  # changed by themselves since projected: evaluate now
-            f"SELECT {USER_COLUMNS} FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
+        for user_ref, projected in self.db.fetchall(  # changed by themselves: evaluate now
+            f"SELECT ref, overall FROM {t['users']} WHERE coc = ? AND agency_ref = ? "
             "AND valid_until <= ?",
-            (coc, ref, moment),
+            (coc, ref, rows.iso(now)),
         ):
-            counts[stale[3]] -= 1
-            overall = self._user(stale, now, moment)["overall"]
+            counts[projected] -= 1
+            overall = str(self._evaluate(coc, user_ref, now).overall)
             counts[overall] = counts.get(overall, 0) + 1
         counts = {overall: count for overall, count in counts.items() if count}
         summary["users"] = dict(sorted(counts.items()))
@@ -295,11 +317,3 @@ class ReadModels:
         head = self.ledger.head()
         position = self.db.position(number) if number is not None else 0
         return {"generation": number, "position": position, "head": head, "lag": head - position}
-
-
-def _stored_evaluation(stored: str, as_json: bool) -> Any:
-    """None while no policy is in force (stored as ``{}``); else the evaluation, parsed or as
-    its JSON text (``orjson.Fragment``) to be rendered as it is."""
-    if stored == "{}":
-        return None
-    return orjson.Fragment(stored) if as_json else orjson.loads(stored)

@@ -203,6 +203,32 @@ def calendar_rows(
     return rows
 
 
+def user_answer(
+    coc: str,
+    ref: str,
+    agency_ref: str | None,
+    overall: str,
+    hmis_role: str | None,
+    as_of: str,
+    evaluation: str,
+) -> str:
+    """A user as ``GET /v1/cocs/{coc}/users/{ref}`` answers while the row is fresh (its
+    ``UserStatus``), made once when the row is written: a read then takes one column of the
+    row rather than eight and renders it as it is (``evaluation``: the stored JSON text, ``{}``
+    while no policy is in force)."""
+    return dumps(
+        {
+            "coc": coc,
+            "ref": ref,
+            "agency_ref": agency_ref,
+            "overall": overall,
+            "hmis_role": hmis_role,
+            "evaluated": as_of,
+            "evaluation": None if evaluation == "{}" else orjson.Fragment(evaluation),
+        }
+    )
+
+
 def user_row(
     coc: str,
     ref: str,
@@ -211,18 +237,23 @@ def user_row(
     evaluation: Evaluation,
     position: int,
 ) -> tuple[Any, ...]:
+    overall = str(evaluation.overall)
+    hmis_role = evaluation.access.hmis_role if evaluation.access else None
+    as_of = iso(evaluation.as_of) or ""
+    stored = dumps(evaluation.as_dict())
     return (
         coc,
         ref,
         entity_id,
         agency_ref,
-        str(evaluation.overall),
-        evaluation.access.hmis_role if evaluation.access else None,
+        overall,
+        hmis_role,
         evaluation.policy.version,
-        iso(evaluation.as_of),
+        as_of,
         iso(evaluation.next_change),
         position,
-        dumps(evaluation.as_dict()),
+        stored,
+        user_answer(coc, ref, agency_ref, overall, hmis_role, as_of, stored),
     )
 
 
@@ -236,6 +267,7 @@ def unevaluated_user_row(
     position: int,
 ) -> tuple[Any, ...]:
     """A user of a CoC with no policy version in force: nothing can be said yet."""
+    moment = iso(as_of) or ""
     return (
         coc,
         ref,
@@ -244,8 +276,9 @@ def unevaluated_user_row(
         NO_POLICY,
         None,
         "",
-        iso(as_of),
+        moment,
         iso(valid_until),
         position,
         "{}",
+        user_answer(coc, ref, agency_ref, NO_POLICY, None, moment, "{}"),
     )

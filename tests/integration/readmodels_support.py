@@ -36,8 +36,14 @@ def snapshot(db: ReadModelDb, generation: int) -> dict[str, list[tuple[Any, ...]
             f"SELECT {', '.join(kept)} FROM {db.table(db.prefix(generation) + name)}"
         )
         if name == "users":
-            at = kept.index("evaluation")
-            found = [(*r[:at], _without_as_of(r[at]), *r[at + 1 :]) for r in found]
+            at, answer = kept.index("evaluation"), kept.index("answer")
+            found = [
+                tuple(
+                    _without_as_of(v) if i == at else _answer_without_as_of(v) if i == answer else v
+                    for i, v in enumerate(r)
+                )
+                for r in found
+            ]
         tables[name] = sorted(found, key=repr)
     return tables
 
@@ -45,6 +51,14 @@ def snapshot(db: ReadModelDb, generation: int) -> dict[str, list[tuple[Any, ...]
 def _without_as_of(evaluation: str) -> Any:
     loaded = orjson.loads(evaluation)
     loaded.pop("as_of", None)
+    return loaded
+
+
+def _answer_without_as_of(answer: str) -> Any:
+    loaded = orjson.loads(answer)
+    loaded.pop("evaluated")
+    if loaded["evaluation"] is not None:
+        loaded["evaluation"].pop("as_of")
     return loaded
 
 
@@ -78,10 +92,26 @@ def assert_agrees_with_the_store(
     audit = db.fetchall(f"SELECT * FROM {db.table(prefix + 'audit')} ORDER BY position")
     assert audit == _expected_audit(ledger)
     compliance = ComplianceService(ledger)
-    users = db.fetchall(
-        f"SELECT coc, ref, agency_ref, overall, evaluation FROM {db.table(prefix + 'users')}"
+    found = db.fetchall(
+        f"SELECT coc, ref, agency_ref, overall, hmis_role, as_of, evaluation, answer "
+        f"FROM {db.table(prefix + 'users')}"
     )
-    assert len(users) == sum(1 for row in audit if row[6] == "EndUser.Registered")
+    assert len(found) == sum(1 for row in audit if row[6] == "EndUser.Registered")
+    users = [
+        (coc, ref, agency_ref, overall, evaluation)
+        for coc, ref, agency_ref, overall, *_, evaluation, _ in found
+    ]
+    for coc, ref, agency_ref, overall, hmis_role, as_of, evaluation, answer in found:
+        # the answer a read renders as it is says what the row's columns say
+        assert orjson.loads(answer) == {
+            "coc": coc,
+            "ref": ref,
+            "agency_ref": agency_ref,
+            "overall": overall,
+            "hmis_role": hmis_role,
+            "evaluated": as_of,
+            "evaluation": None if evaluation == "{}" else orjson.loads(evaluation),
+        }
     for coc, ref, agency_ref, overall, evaluation in users:
         assert agency_ref == compliance.user(coc, ref).agency_ref
         try:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -224,6 +225,24 @@ def _followed(ledger: Ledger, db: ReadModelDb, clock: FixedClock) -> tuple[int, 
     live = generations.ensure_current(db, clock.now())
     Follower(ledger, db, live, clock).catch_up()
     return live, ReadModels(ledger, db, ComplianceService(ledger))
+
+
+def test_a_generation_made_before_users_rows_held_their_answers_is_read_the_same(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    live, models = _followed(ledger, db, clock)
+    later = clock.now() + timedelta(days=3 * 365)  # wi-u1's answer expired: evaluated then
+    answers = [models.user(coc, ref, when) for coc, ref in USERS for when in (clock.now(), later)]
+    page = orjson.dumps(models.users_json("WI-500", later, limit=100))
+    assert [a["evaluated"] for a in answers].count("at query time") >= 1
+    users = db.table(db.prefix(live) + "users")
+    with db.transaction() as cursor:  # the users table as an older version made it
+        db.execute(cursor, f"ALTER TABLE {users} DROP COLUMN answer")
+    older = ReadModels(ledger, db, ComplianceService(ledger))
+    assert [older.user(coc, ref, when) for coc, ref in USERS for when in (clock.now(), later)] == (
+        answers
+    )
+    assert orjson.dumps(older.users_json("WI-500", later, limit=100)) == page
 
 
 def test_an_expiry_shows_at_query_time_without_a_new_event(

@@ -24,8 +24,8 @@ class ComplianceQuery(Clocks):
     version: PolicyVersion | None = Field(
         default=None, description="what-if: evaluate under this policy version instead"
     )
-    role: list[RoleName] = Field(
-        default_factory=list,
+    role: tuple[RoleName, ...] = Field(
+        default=(),
         max_length=20,
         description="the user roles to evaluate (repeatable; default: the user's own)",
     )

@@ -79,7 +79,8 @@ class RefPath(CocPath):
 
 
 def _is_list(annotation: Any) -> bool:
-    return get_origin(annotation) is list
+    """A repeatable parameter: a tuple in a query model (whose instances are shared)."""
+    return get_origin(annotation) in (list, tuple)
 
 
 def _described(errors: list[ErrorDetails]) -> str:
@@ -90,22 +91,8 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
     """``model`` from the query string (a list field takes every value of its parameter);
     422 ``invalid_input`` with the fields' errors when it does not fit, or when it names a
     parameter the model does not have (a misspelt ``as_of`` must not pass for "now")."""
-    unknown = sorted(set(request.query) - set(model.model_fields) - SERVICE_PARAMETERS)
-    if unknown:
-        raise ApiProblem(
-            422,
-            "invalid_input",
-            f"unknown query parameter(s): {', '.join(unknown)[:200]}; "
-            f"known: {', '.join(model.model_fields) or 'none'}",
-            field=unknown[0][:100],
-        )
-    data: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        values = request.query.getall(name, [])
-        if values:
-            data[name] = values if _is_list(field.annotation) else values[0]
     try:
-        return model.model_validate(data)
+        parsed: Q = _parsed_query(model, tuple(request.query.items()))
     except ValidationError as err:
         errors = err.errors(include_url=False, include_input=False, include_context=False)
         raise ApiProblem(
@@ -115,6 +102,31 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
             field=".".join(map(str, errors[0]["loc"])) if errors else None,
             errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors],
         ) from err
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_query(model: type[Q], parameters: tuple[tuple[str, str], ...]) -> Q:
+    """The query model of a query string's parameters, in their order. Remembered for the
+    query strings asked most, as path parameters are (``_check_path``): the models are
+    frozen, so one instance serves every request that sent the same parameters; a query
+    string that does not fit raises, and is not remembered."""
+    fields = model.model_fields
+    unknown = sorted({name for name, _ in parameters} - fields.keys() - SERVICE_PARAMETERS)
+    if unknown:
+        raise ApiProblem(
+            422,
+            "invalid_input",
+            f"unknown query parameter(s): {', '.join(unknown)[:200]}; "
+            f"known: {', '.join(fields) or 'none'}",
+            field=unknown[0][:100],
+        )
+    data: dict[str, Any] = {}
+    for name, field in fields.items():
+        values = [value for key, value in parameters if key == name]
+        if values:
+            data[name] = values if _is_list(field.annotation) else values[0]
+    return model.model_validate(data)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 
+import structlog
 from aiohttp import web
 
 from api.auth import authenticator_context, authorise
@@ -27,7 +28,7 @@ from api.keys import (
     TIME_TRAVEL,
 )
 from api.lms_routes import lms_routes
-from api.middleware import request_context
+from api.middleware import ACCESS_LOG, AccessLog, request_context
 from api.observability import (
     METRICS,
     Metrics,
@@ -149,6 +150,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> web.Applicat
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    # the request lines' loggers are kept where structlog keeps loggers (the service)
+    app[ACCESS_LOG] = AccessLog(cached=structlog.get_config()["cache_logger_on_first_use"])
     if ledger is None:
         app.cleanup_ctx.append(_own_ledger(settings))
     else:

@@ -179,3 +179,40 @@ async def test_a_line_logged_while_a_request_is_served_carries_its_request_id(
     assert by_event["inside the handler"]["request_id"] == "req-inside"
     assert by_event["request"]["request_id"] == "req-inside"
     assert "request_id" not in by_event["outside any request"]
+
+
+async def test_kept_request_loggers_log_each_caller_and_outcome_as_its_own(
+    settings: Settings, ledger: Ledger, admins: CocAdmins
+) -> None:
+    from api.middleware import ACCESS_LOG, AccessLog
+    from ledger.domain.tokens import Role
+    from tests.api.support import issue
+
+    app = create_app(settings, ledger)
+    kept = app[ACCESS_LOG] = AccessLog(cached=True)  # as the service's configuration has it
+    auditor = issue(ledger, "MO-606", Role.AUDITOR)
+    admin_id = str(token_id(secret_digest(await admins.secret("MO-606"))))
+    as_auditor = {"Authorization": f"Bearer {auditor}"}
+    async with TestClient(TestServer(app), middlewares=(admins.middleware,)) as c:
+        await poster(c, admins)("register-coc", MO)
+        with structlog.testing.capture_logs() as logs:
+            for headers in ({}, as_auditor, {}, as_auditor):
+                await c.get("/v1/cocs/MO-606/entities/coc/-/history", headers=headers)
+            await c.get("/v1/cocs/MO-606/entities/coc/none/history", headers=as_auditor)
+            await c.get("/healthz")
+
+    lines = [
+        (e["method"], e["route"], e.get("token_id"), e.get("role"), e["status"], e.get("code"))
+        for e in request_lines(logs)
+    ]
+    history = "/v1/cocs/{coc}/entities/{kind}/{ref}/history"
+    auditor_id = str(token_id(secret_digest(auditor)))
+    assert lines == [
+        ("GET", history, admin_id, "admin", 200, None),
+        ("GET", history, auditor_id, "auditor", 200, None),
+        ("GET", history, admin_id, "admin", 200, None),
+        ("GET", history, auditor_id, "auditor", 200, None),
+        ("GET", history, auditor_id, "auditor", 404, "not_found"),
+        ("GET", "/healthz", None, None, 200, None),
+    ]
+    assert len(kept._bound) == 4  # register-coc, history by each caller, healthz

@@ -26,8 +26,9 @@ def _drop_personal_data(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Last line of defence: personal fields never reach a log line."""
-    for key in _SENSITIVE_KEYS & event_dict.keys():
-        event_dict[key] = "[redacted]"
+    if not _SENSITIVE_KEYS.isdisjoint(event_dict):  # no set made for a line without them
+        for key in _SENSITIVE_KEYS & event_dict.keys():
+            event_dict[key] = "[redacted]"
     return event_dict
 
 

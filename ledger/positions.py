@@ -16,6 +16,8 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from ledger.sql_lists import in_list
+
 if TYPE_CHECKING:  # imported only when PostgreSQL is configured
     from eventsourcing.postgres import PostgresApplicationRecorder
 
@@ -79,16 +81,16 @@ class SQLitePositions:
     def events_at(self, aggregate_ids: Sequence[UUID], position: int) -> list[EventAt]:
         if not aggregate_ids:
             return []
-        statement = self._events_at.format(", ".join("?" * len(aggregate_ids)))
+        marks, hex_ids = in_list([i.hex for i in aggregate_ids])
         with self._recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, [*(i.hex for i in aggregate_ids), position])
+            cursor.execute(self._events_at.format(marks), [*hex_ids, position])
             by_hex = {i.hex: i for i in aggregate_ids}
             return [(by_hex[r[0]], r[1], r[2], r[3], r[4]) for r in cursor.fetchall()]
 
     def created_at(self, topics: Sequence[str], position: int) -> list[Created]:
-        statement = self._created_at.format(", ".join("?" * len(topics)))
+        marks, padded = in_list(topics)
         with self._recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, [*topics, position])
+            cursor.execute(self._created_at.format(marks), [*padded, position])
             return [(UUID(r[0]), r[1], r[2]) for r in cursor.fetchall()]
 
 

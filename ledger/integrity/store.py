@@ -23,6 +23,7 @@ from ledger.application import Ledger
 from ledger.integrity.leaves import StoredRow
 from ledger.integrity.tree import NodeKey
 from ledger.own_tables import OwnTables
+from ledger.sql_lists import in_list
 
 SEALER = "integrity-sealer"
 LEAVES, NODES, CHECKPOINTS = "integrity_leaves", "integrity_nodes", "integrity_checkpoints"
@@ -134,7 +135,7 @@ class IntegrityStore(OwnTables):
         """The stored rows at these positions (those that exist), in log order."""
         found: list[StoredRow] = []
         for chunk in _chunks(sorted(set(positions)), 500):
-            marks = ",".join("?" * len(chunk))
+            marks, chunk = in_list(chunk)
             statement = self._select_rows + f"WHERE {self._position_column} IN ({marks})"
             with self._reading() as cursor:
                 cursor.execute(self.sql(statement), chunk)
@@ -193,7 +194,7 @@ class IntegrityStore(OwnTables):
         """Position -> (leaf index, leaf hash) of these positions, where sealed."""
         found: dict[int, tuple[int, bytes]] = {}
         for chunk in _chunks(sorted(set(positions)), 500):
-            marks = ",".join("?" * len(chunk))
+            marks, chunk = in_list(chunk)
             for index, position, digest in self.query(
                 "SELECT leaf_index, position, leaf_hash FROM {integrity_leaves} "
                 f"WHERE position IN ({marks})",
@@ -222,7 +223,7 @@ class IntegrityStore(OwnTables):
         found: dict[NodeKey, bytes] = {}
         for level, indexes in by_level.items():
             for chunk in _chunks(sorted(indexes), 500):
-                marks = ",".join("?" * len(chunk))
+                marks, chunk = in_list(chunk)
                 if level == 0:
                     statement = (
                         "SELECT leaf_index, leaf_hash FROM {integrity_leaves} "

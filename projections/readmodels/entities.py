@@ -17,6 +17,7 @@ from ledger.domain.end_users import EndUser
 from ledger.domain.obligations import DataPartnerIntake
 from ledger.domain.organisations import Agency, CoC
 from ledger.positions import EventAt
+from ledger.sql_lists import in_list
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.events import topic_named
 
@@ -207,8 +208,8 @@ class Entities:
 
     def _user_events(self, cursor: Any, hex_ids: list[str]) -> list[EventAt]:
         """The events of these users, from the generation's audit lines."""
-        statement = self._events_sql.format(", ".join("?" * len(hex_ids)))
-        return self._audit_events(self.db.query(cursor, statement, hex_ids))
+        marks, padded = in_list(hex_ids)
+        return self._audit_events(self.db.query(cursor, self._events_sql.format(marks), padded))
 
     @staticmethod
     def _audit_events(rows: list[tuple[Any, ...]]) -> list[EventAt]:

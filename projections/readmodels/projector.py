@@ -19,6 +19,7 @@ from ledger.domain.obligations import DataPartnerIntake
 from ledger.domain.organisations import Agency, CoC
 from ledger.errors import NotFound
 from ledger.ids import entity_id
+from ledger.sql_lists import in_list
 from projections.compliance.obligations import evaluate_intake
 from projections.compliance.service import ComplianceService
 from projections.compliance.timing import at_midnight
@@ -315,9 +316,8 @@ class Projector:
                 missing.add(entity)
         ordered = sorted(missing)
         for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start : start + CHUNK]
-            statement = self.sql["keys"].format(", ".join("?" * len(chunk)))
-            for hex_id, ref, agency in self.db.query(cursor, statement, chunk):
+            marks, chunk = in_list(ordered[start : start + CHUNK])
+            for hex_id, ref, agency in self.db.query(cursor, self.sql["keys"].format(marks), chunk):
                 keys[hex_id] = Key(ref, agency)
         return keys
 

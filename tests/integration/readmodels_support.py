@@ -9,6 +9,7 @@ from uuid import UUID
 
 import orjson
 
+from api.models import UserStatus
 from ledger.application import Ledger
 from ledger.clock import Clock
 from ledger.domain.base import LedgerAggregate
@@ -101,17 +102,13 @@ def assert_agrees_with_the_store(
         (coc, ref, agency_ref, overall, evaluation)
         for coc, ref, agency_ref, overall, *_, evaluation, _ in found
     ]
-    for coc, ref, agency_ref, overall, hmis_role, as_of, evaluation, answer in found:
-        # the answer a read renders as it is says what the row's columns say
-        assert orjson.loads(answer) == {
-            "coc": coc,
-            "ref": ref,
-            "agency_ref": agency_ref,
-            "overall": overall,
-            "hmis_role": hmis_role,
-            "evaluated": as_of,
-            "evaluation": None if evaluation == "{}" else orjson.loads(evaluation),
-        }
+    said = ("coc", "ref", "agency_ref", "overall", "hmis_role", "evaluated")
+    for *columns, evaluation, answer in found:
+        # the answer a read renders as it is: the route's answer, saying what the columns say
+        loaded = orjson.loads(answer)
+        UserStatus.model_validate(loaded)
+        assert [loaded[name] for name in said] == columns
+        assert loaded["evaluation"] == (None if evaluation == "{}" else orjson.loads(evaluation))
     for coc, ref, agency_ref, overall, evaluation in users:
         assert agency_ref == compliance.user(coc, ref).agency_ref
         try:

@@ -98,14 +98,15 @@ class ReadModels:
             "ORDER BY ref LIMIT ?",
             (*params, limit),
         )
+        if not t.has_answers:
+            found = [(row[0], row[1], rows.user_answer(*row[2:])) for row in found]
         moment = rows.iso(now) or ""
-        answers = []
-        for ref, valid_until, *answer in found:
-            text = answer[0] if t.has_answers else rows.user_answer(*answer)
-            if valid_until is not None and valid_until <= moment:
-                text = self._evaluated_now(orjson.loads(text), now)
-            answers.append((ref, text))
-        return answers
+        return [
+            (ref, text)
+            if valid_until is None or valid_until > moment
+            else (ref, self._evaluated_now(orjson.loads(text), now))
+            for ref, valid_until, text in found
+        ]
 
     def _evaluate(self, coc: str, ref: str, now: datetime) -> Evaluation:
         """A user whose projected answer expired by itself (a certificate ran out, a

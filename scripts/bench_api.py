@@ -18,8 +18,10 @@ concurrent connections, each mix for ``--seconds``, after one second of warm-up)
 Every answer's status is checked (writes 201, reads 200); other answers are counted as errors.
 The last line is one JSON object: ``value`` = reads/s, ``baseline`` = bare requests/s,
 ``ratio`` = their quotient (goal >= 0.4, with read p99 < 20 ms), and the writes' rate and
-latencies beside (goal >= 1,000 writes/s with p99 < 50 ms on SQLite). All traffic stays on
-127.0.0.1 and every phase stops by itself.
+latencies beside (goal >= 1,000 writes/s with p99 < 50 ms on SQLite). Each phase also says
+what CPU it took (``cpu``): the loaded server's user and kernel microseconds per request, and
+the share of a core this client used (near 1.0: the client, not the server, set the rate).
+All traffic stays on 127.0.0.1 and every phase stops by itself.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -66,6 +69,38 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 Request = tuple[str, str, bytes | None]  # method, path, body
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(stat: str) -> tuple[float, float]:
+    """User and kernel CPU seconds of a process, from the text of its ``/proc/<pid>/stat``
+    (the fields after the command name, which may hold spaces and parentheses)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+
+
+def cpu_used(
+    server: tuple[float, float],
+    server_after: tuple[float, float],
+    client_seconds: float,
+    wall_seconds: float,
+    requests: int,
+) -> dict[str, float]:
+    """What a phase cost: the server's user and kernel µs per request (warm-up included, as
+    its requests are), and the share of one core the client used."""
+    per_request = 1e6 / max(requests, 1)
+    return {
+        "server_user_us_per_request": round((server_after[0] - server[0]) * per_request, 1),
+        "server_kernel_us_per_request": round((server_after[1] - server[1]) * per_request, 1),
+        "client_core_share": round(client_seconds / wall_seconds, 2) if wall_seconds else 0.0,
+    }
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -208,6 +243,7 @@ async def load(
                 latencies.append(time.perf_counter() - started)
 
         await asyncio.gather(*(client(time.perf_counter() + 1.0) for _ in range(connections)))
+        warm_up = len(latencies)
         latencies.clear()
         errors.clear()
         started = time.perf_counter()
@@ -217,6 +253,7 @@ async def load(
     count = len(latencies)
     return {
         "requests": count,
+        "requests_total": warm_up + count,  # with the warm-up's
         "requests_per_second": round(count / elapsed, 1),
         "p50_ms": round(latencies[count // 2] * 1000, 2) if count else None,
         "p99_ms": round(latencies[min(count - 1, int(count * 0.99))] * 1000, 2) if count else None,
@@ -280,18 +317,21 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         rng = random.Random(1)
         results: dict[str, Any] = {}
         with (
-            process(api, env, folder / "api.log", api_port),
-            process(bare, env, folder / "bare.log", bare_port),
+            process(api, env, folder / "api.log", api_port) as api_server,
+            process(bare, env, folder / "bare.log", bare_port) as bare_server,
         ):
-            for name, base, mix, expect, headers in [
-                ("bare", bare_port, lambda: ("GET", "/", None), 200, {}),
-                ("writes", api_port, write_mix(refs, rng), 201, auth),
-                ("reads", api_port, read_mix(refs, rng), 200, auth),
-                ("bare_again", bare_port, lambda: ("GET", "/", None), 200, {}),
+            for name, base, server, mix, expect, headers in [
+                ("bare", bare_port, bare_server, lambda: ("GET", "/", None), 200, {}),
+                ("writes", api_port, api_server, write_mix(refs, rng), 201, auth),
+                ("reads", api_port, api_server, read_mix(refs, rng), 200, auth),
+                ("bare_again", bare_port, bare_server, lambda: ("GET", "/", None), 200, {}),
             ]:
                 if name == "reads":  # let the read models finish what the writes queued
                     asyncio.run(caught_up(f"http://127.0.0.1:{api_port}", auth))
                 print(f"{name} for {args.seconds} s ...", file=sys.stderr, flush=True)
+                stat = Path(f"/proc/{server.pid}/stat")
+                server_before, client_before = process_cpu(stat.read_text()), _own_cpu()
+                begun = time.perf_counter()
                 results[name] = asyncio.run(
                     load(
                         f"http://127.0.0.1:{base}",
@@ -300,6 +340,13 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
                         headers=headers,
                         **options,
                     )
+                )
+                results[name]["cpu"] = cpu_used(
+                    server_before,
+                    process_cpu(stat.read_text()),
+                    _own_cpu() - client_before,
+                    time.perf_counter() - begun,
+                    results[name]["requests_total"],
                 )
                 print(orjson.dumps(results[name]).decode(), file=sys.stderr, flush=True)
     finally:

@@ -118,6 +118,10 @@ class Projector:
         self.ahead = False
         db.add_missing_tables(generation)
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
+        # a generation made before users rows held their answers is followed in its own
+        # shape, without them (queries.py reads it so); a rebuild makes the new one
+        self.answers = "answer" in db.columns(db.prefix(generation) + "users")
+        user_values = ", ".join("?" * (12 if self.answers else 11))
         self.audit_table = t["audit"]
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -164,12 +168,13 @@ class Projector:
             "calendar_clear": f"DELETE FROM {t['calendar']} WHERE coc = ? "
             "AND subject_kind = ? AND subject_ref = ?",
             "calendar": f"INSERT INTO {t['calendar']} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            "user": f"INSERT INTO {t['users']} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "user": f"INSERT INTO {t['users']} VALUES ({user_values}) "
             "ON CONFLICT (coc, ref) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "overall = excluded.overall, hmis_role = excluded.hmis_role, "
             "policy_version = excluded.policy_version, as_of = excluded.as_of, "
             "valid_until = excluded.valid_until, position = excluded.position, "
-            "evaluation = excluded.evaluation, answer = excluded.answer",
+            "evaluation = excluded.evaluation"
+            + (", answer = excluded.answer" if self.answers else ""),
             "next_pending": f"SELECT entity_id, coc, ref FROM {t['pending']} "
             "ORDER BY entity_id LIMIT ?",
             "done": f"DELETE FROM {t['pending']} WHERE entity_id = ?",
@@ -524,7 +529,8 @@ class Projector:
         transaction)."""
         self.db.executemany(cursor, self.sql["calendar_clear"], evaluated.cleared)
         self.db.executemany(cursor, self.sql["calendar"], evaluated.calendar)
-        self.db.executemany(cursor, self.sql["user"], evaluated.users)
+        users = evaluated.users if self.answers else [row[:-1] for row in evaluated.users]
+        self.db.executemany(cursor, self.sql["user"], users)
         self.db.executemany(cursor, self.sql["user_state"], evaluated.states)
         self.db.executemany(cursor, self.sql["done"], [(i,) for i in evaluated.queued])
 

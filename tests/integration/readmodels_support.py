@@ -31,13 +31,15 @@ def snapshot(db: ReadModelDb, generation: int) -> dict[str, list[tuple[Any, ...]
     tables: dict[str, list[tuple[Any, ...]]] = {}
     for name, (columns, _) in TABLES.items():
         names = [c.split()[0] for c in columns.split(", PRIMARY KEY")[0].split(", ")]
+        # as the generation has them (one made by an older version may have fewer)
+        names = [c for c in names if c in db.columns(db.prefix(generation) + name)]
         # an event's position is part of the audit trail's content
         kept = names if name == "audit" else [c for c in names if c not in _WHEN]
         found = db.fetchall(
             f"SELECT {', '.join(kept)} FROM {db.table(db.prefix(generation) + name)}"
         )
         if name == "users":
-            at, answer = kept.index("evaluation"), kept.index("answer")
+            at, answer = kept.index("evaluation"), kept.index("answer") if "answer" in kept else -1
             found = [
                 tuple(
                     _without_as_of(v) if i == at else _answer_without_as_of(v) if i == answer else v

@@ -227,7 +227,7 @@ def _followed(ledger: Ledger, db: ReadModelDb, clock: FixedClock) -> tuple[int, 
     return live, ReadModels(ledger, db, ComplianceService(ledger))
 
 
-def test_a_generation_made_before_users_rows_held_their_answers_is_read_the_same(
+def test_a_generation_made_before_users_rows_held_their_answers_is_read_and_followed(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:
     live, models = _followed(ledger, db, clock)
@@ -243,6 +243,18 @@ def test_a_generation_made_before_users_rows_held_their_answers_is_read_the_same
         answers
     )
     assert orjson.dumps(older.users_json("WI-500", later, limit=100)) == page
+
+    # followed in its own shape: a new fact changes its user's row there as in a rebuild
+    for operation in [("register", 0, 5), ("complete", 0, "MO-SECURITY-PRIVACY", 3)]:
+        _perform(ledger, clock, operation, Follower(ledger, db, live, clock))
+    step = Follower(ledger, db, live, clock).catch_up()
+    assert (step.position, step.pending) == (ledger.head(), 0)
+    fresh = rebuilt(ledger, db, clock)
+    try:
+        assert "answer" not in db.columns(db.prefix(live) + "users")
+        assert snapshot(db, live)["users"] == [row[:-1] for row in snapshot(db, fresh)["users"]]
+    finally:
+        generations.discard(db, fresh)
 
 
 def test_an_expiry_shows_at_query_time_without_a_new_event(

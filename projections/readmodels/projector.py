@@ -120,8 +120,9 @@ class Projector:
         t = {name: db.table(db.prefix(generation) + name) for name in TABLES}
         # a generation made before users rows held their answers is followed in its own
         # shape, without them (queries.py reads it so); a rebuild makes the new one
-        self.answers = "answer" in db.columns(db.prefix(generation) + "users")
-        user_values = ", ".join("?" * (12 if self.answers else 11))
+        user_columns = db.columns(db.prefix(generation) + "users")
+        self.answers = "answer" in user_columns
+        user_values = ", ".join("?" * len(user_columns))
         self.audit_table = t["audit"]
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -13,6 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
 from api.app import create_app
+from api.event_loop import new_event_loop, resolve
 from commands.base import Caller
 from commands.demo import load_demo
 from commands.signing_keys import init_key
@@ -31,7 +32,7 @@ DEMO_OPERATOR = Caller(actor="demo-loader", source=Source.DEMO, request_id="demo
 GC_THRESHOLDS = (20_000, 10, 100)
 
 
-def _serve(settings: Settings, ledger: Ledger) -> None:
+def _serve(settings: Settings, ledger: Ledger, loop_name: str) -> None:
     log = structlog.get_logger("api")
     if settings.load_demo_data and ledger.head() == 0:
         count = load_demo(ledger)
@@ -40,12 +41,19 @@ def _serve(settings: Settings, ledger: Ledger) -> None:
         # scripts/signing-key init instead)
         key = init_key(ledger, settings.signing_key_path, DEMO_OPERATOR)
         log.info("demo signing key in force", key_id=key.key_id)
-    log.info("serving", host=settings.host, port=settings.port, backend=settings.backend)
+    log.info(
+        "serving",
+        host=settings.host,
+        port=settings.port,
+        backend=settings.backend,
+        event_loop=loop_name,
+    )
     gc.collect()
     gc.freeze()  # what start-up made (modules, the demo data) is never walked again
     gc.set_threshold(*GC_THRESHOLDS)
     web.run_app(
         create_app(settings, ledger),
+        loop=new_event_loop(loop_name),
         host=settings.host,
         port=settings.port,
         print=None,
@@ -74,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings, per_loop_turn=True)
     log = structlog.get_logger("api")
     try:
+        loop_name = resolve(settings.event_loop)
         ledger = Ledger(settings)
     except InvalidInput as err:
         log.error("invalid configuration", detail=err.message)
@@ -84,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     try:
-        _serve(settings, ledger)
+        _serve(settings, ledger, loop_name)
     except KeyboardInterrupt:
         log.info("interrupted")
         return EXIT_INTERRUPTED

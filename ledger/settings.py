@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="follow the log into the read models in a thread of the service; turn "
         "off where scripts/project does it (PostgreSQL with several API processes)",
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="the service's event loop: uvloop where installed (auto), or asyncio's "
+        "own (api/event_loop.py)",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)

@@ -46,6 +46,7 @@ from uuid import uuid4
 import aiohttp
 import orjson
 
+from api.event_loop import ASYNCIO, UVLOOP, resolve
 from commands.base import Caller
 from commands.demo import load_demo
 from commands.end_users import RegisterEndUser
@@ -54,10 +55,13 @@ from commands.tokens import TokenRequest, issue_token
 from ledger.application import Ledger
 from ledger.domain.base import Source
 from ledger.domain.tokens import Role
+from ledger.errors import InvalidInput
 from ledger.settings import Settings
 
 COC, AGENCY = "WI-500", "WI-NWH"
 OPERATOR = Caller(actor="bench", source=Source.CLI, request_id="bench-api")
+# on the service's event loop (argv[2]: api/event_loop.py's name for it), so that the two
+# differ only by what the service does
 BARE_SERVER = """
 import sys
 from aiohttp import web
@@ -65,10 +69,40 @@ async def hello(_):
     return web.json_response({"status": "ok", "service": "bare"})
 app = web.Application()
 app.router.add_get("/", hello)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+loop = None
+if sys.argv[2] == "uvloop":
+    import uvloop
+    loop = uvloop.new_event_loop()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, loop=loop)
 """
 
 Request = tuple[str, str, bytes | None]  # method, path, body
+
+
+def bare_command(port: int, event_loop: str) -> list[str]:
+    """The command that starts the bare endpoint on ``port``, on loop ``event_loop``."""
+    return [sys.executable, "-c", BARE_SERVER, str(port), event_loop]
+
+
+def event_loop_option(parser: argparse.ArgumentParser) -> None:
+    """``--event-loop``: the loop of the service and of the bare endpoint, as ``resolve``
+    names it on this machine."""
+
+    def loop_here(choice: str) -> str:
+        if choice not in ("auto", UVLOOP, ASYNCIO):
+            raise argparse.ArgumentTypeError(f"{choice!r}: auto, {UVLOOP} or {ASYNCIO}")
+        try:
+            return resolve(choice)
+        except InvalidInput as err:
+            raise argparse.ArgumentTypeError(err.message) from None
+
+    parser.add_argument(
+        "--event-loop",
+        type=loop_here,
+        default="auto",
+        help="auto (the default: uvloop where installed), uvloop or asyncio "
+        "(COC_LEDGER_EVENT_LOOP)",
+    )
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -282,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    event_loop_option(parser)
     args = parser.parse_args(argv)
     if not (1 <= args.seconds <= 300 and 1 <= args.connections <= 1024 and args.users >= 1):
         parser.error("--seconds 1..300, --connections 1..1024, --users >= 1")
@@ -292,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
 def bench(args: argparse.Namespace, folder: Path) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COC_LEDGER_")}
     env |= {"COC_LEDGER_LOAD_DEMO_DATA": "false", "COC_LEDGER_LOG_FORMAT": "json"}
+    event_loop = args.event_loop
+    env["COC_LEDGER_EVENT_LOOP"] = event_loop
     schema = None
     if args.backend == "postgres":
         import psycopg
@@ -311,7 +348,7 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         api_port, bare_port = free_port(), free_port()
         env["COC_LEDGER_PORT"] = str(api_port)
         api = [sys.executable, "-m", "api"]
-        bare = [sys.executable, "-c", BARE_SERVER, str(bare_port)]
+        bare = bare_command(bare_port, event_loop)
         options = {"seconds": args.seconds, "connections": args.connections}
         auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         rng = random.Random(1)
@@ -368,6 +405,7 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
                 "baseline": baseline,
                 "ratio": round(reads["requests_per_second"] / baseline, 3),
                 "backend": args.backend,
+                "event_loop": event_loop,
                 "connections": args.connections,
                 "reads": reads,
                 "writes": writes,

@@ -70,10 +70,11 @@ if str(SCRIPTS) not in sys.path:  # there when run as a script; not when a test 
 
 from bench_api import (  # noqa: E402
     AGENCY,
-    BARE_SERVER,
     COC,
     Request,
+    bare_command,
     caught_up,
+    event_loop_option,
     free_port,
     process,
     read_mix,
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--idle-seconds", type=float, default=10.0, help="the service counted answering nothing"
     )
+    event_loop_option(parser)
     args = parser.parse_args(argv)
     if not (
         1 <= args.requests <= 100_000
@@ -313,6 +315,7 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COC_LEDGER_")}
     env |= {"COC_LEDGER_LOAD_DEMO_DATA": "false", "COC_LEDGER_LOG_FORMAT": "json"}
+    env["COC_LEDGER_EVENT_LOOP"] = args.event_loop
     settings = Settings(sqlite_path=folder / "bench.sqlite3", load_demo_data=False)
     env["COC_LEDGER_SQLITE_PATH"] = str(settings.sqlite_path)
     note(f"seeding {args.users} users ...")
@@ -334,7 +337,7 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
     with (
         callgrind([sys.executable, "-m", "api"], env, folder, "api", api_port) as api,
         callgrind(
-            [sys.executable, "-c", BARE_SERVER, str(bare_port)], env, folder, "bare", bare_port
+            bare_command(bare_port, args.event_loop), env, folder, "bare", bare_port
         ) as bare_server,
     ):
         note(f"both answer after {time.monotonic() - started:.0f} s")
@@ -381,6 +384,7 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         agency=AGENCY,
         users=args.users,
         connections=CONNECTIONS,
+        event_loop=args.event_loop,
         warmup=args.warmup,
         warmup_writes=args.warmup_writes,
         writes=writes,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
+from api import event_loop
 from api.__main__ import main
 
 
@@ -17,3 +21,22 @@ def test_bad_configuration_exits_2_without_printing_the_password(
     err = capsys.readouterr().err
     assert "database_url" in err
     assert "hunter2-secret" not in err
+
+
+def test_uvloop_asked_for_where_it_is_missing_exits_2_saying_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        event_loop.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "uvloop" else real(name, *args),
+    )
+    monkeypatch.setenv("COC_LEDGER_EVENT_LOOP", "uvloop")
+    monkeypatch.setenv("COC_LEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("COC_LEDGER_LOG_FORMAT", "json")
+
+    assert main([]) == 2
+
+    assert "uvloop is not installed here" in capsys.readouterr().err
+    assert not (tmp_path / "ledger.sqlite3").exists()  # refused before the store was opened

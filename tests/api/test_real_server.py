@@ -1,9 +1,11 @@
 """The real service as a process: it starts, takes a command over HTTP with a token issued by
 ``scripts/token`` beside it and keeps the command across a restart (SQLite file), refuses the
-token once revoked, and stops cleanly on SIGTERM."""
+token once revoked, and stops cleanly on SIGTERM; it serves on uvloop by default and on
+asyncio's own loop when told."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -126,7 +128,8 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
         assert status == 201, receipt
         assert servers[-1].stop() == 0, log.read_text()
 
-        servers.append(Server(env, log))
+        # restarted on asyncio's own loop: the service serves the same on either
+        servers.append(Server(env | {"COC_LEDGER_EVENT_LOOP": "asyncio"}, log))
         assert servers[-1].wait_healthy()["head"] == receipt["position"]
         history_url = f"{servers[-1].base}/v1/cocs/WI-500/entities/coc/-/history"
         status, history = _call(history_url, headers=auth)
@@ -149,6 +152,11 @@ def test_a_command_posted_to_the_real_server_survives_a_restart(tmp_path: Path) 
     printed = log.read_text()
     assert token["secret"] not in printed
     lines = [json.loads(line) for line in printed.splitlines()]
+    uvloop_here = importlib.util.find_spec("uvloop") is not None
+    assert [line["event_loop"] for line in lines if line["event"] == "serving"] == [
+        "uvloop" if uvloop_here else "asyncio",  # the default: uvloop where installed
+        "asyncio",
+    ]
     [posted] = [line for line in lines if line.get("route") == "/v1/commands/register-coc"]
     assert {
         "event": "request",

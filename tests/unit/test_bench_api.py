@@ -34,3 +34,23 @@ def test_cpu_used_is_per_request_and_the_client_share_of_a_core(script: ModuleTy
         "client_core_share": 0.9,
     }
     assert script.cpu_used((0.0, 0.0), (0.0, 0.0), 0.0, 0.0, 0)["client_core_share"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "loop"), [([], "uvloop"), (["--event-loop", "asyncio"], "asyncio")]
+)
+def test_the_event_loop_option_names_the_loop_both_servers_run_on(
+    script: ModuleType, args: list[str], loop: str
+) -> None:
+    parser = script.argparse.ArgumentParser()
+    script.event_loop_option(parser)
+    chosen = parser.parse_args(args).event_loop
+    assert chosen == loop
+    assert script.bare_command(8123, chosen)[-2:] == ["8123", loop]
+
+
+def test_an_unknown_event_loop_is_refused(script: ModuleType) -> None:
+    parser = script.argparse.ArgumentParser()
+    script.event_loop_option(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--event-loop", "trio"])

@@ -115,6 +115,12 @@ class Metrics:
             "Events in the log the current read-model generation has not applied yet",
             registry=self.registry,
         )
+        self.readmodel_pending = Gauge(
+            "coc_ledger_readmodel_pending",
+            "Users, agencies and intakes the current read-model generation has queued to "
+            "evaluate or derive again (applied events whose answers are not written yet)",
+            registry=self.registry,
+        )
         self._event_children: dict[type, Any] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -131,12 +137,14 @@ class Metrics:
             child.inc()
 
     def set_positions(self, lag: dict[str, Any] | None) -> None:
-        """Log head, read-model position and lag; unknown (NaN) when the store did not answer."""
+        """Log head, read-model position, lag and queue; unknown (NaN) when the store did not
+        answer."""
         self.store_up.set(0 if lag is None else 1)
         unknown = math.nan
         self.log_position.set(unknown if lag is None else lag["head"])
         self.readmodel_position.set(unknown if lag is None else lag["position"])
         self.readmodel_lag.set(unknown if lag is None else lag["lag"])
+        self.readmodel_pending.set(unknown if lag is None else lag["pending"])
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The metrics in the format ``accept`` asks for (OpenMetrics or Prometheus text
@@ -240,6 +248,7 @@ async def _readmodels_check(request: web.Request, max_lag: int) -> dict[str, Any
         "position": lag["position"],
         "lag": lag["lag"],
         "max_lag": max_lag,
+        "pending": lag["pending"],
     }
     if lag["generation"] is None:
         check["error"] = "no read-model generation is current"

@@ -314,7 +314,24 @@ class ReadModels:
     # --- lag -----------------------------------------------------------------------------
 
     def lag(self) -> dict[str, Any]:
+        """Where the current generation is against the log's head, and ``pending``: the
+        users, agencies and intakes it has queued to evaluate or derive again. Lag counts
+        events not applied; an applied event's evaluation waits in that queue, so a queue
+        that does not drain (evaluations that keep failing) shows there, not in the lag."""
         number = generations.current(self.db)
         head = self.ledger.head()
         position = self.db.position(number) if number is not None else 0
-        return {"generation": number, "position": position, "head": head, "lag": head - position}
+        pending = 0
+        if number is not None:
+            prefix = self.db.prefix(number)
+            pending = sum(
+                int(self.db.fetchall(f"SELECT COUNT(*) FROM {self.db.table(prefix + name)}")[0][0])
+                for name in ("pending", "derive")
+            )
+        return {
+            "generation": number,
+            "position": position,
+            "head": head,
+            "lag": head - position,
+            "pending": pending,
+        }

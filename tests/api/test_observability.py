@@ -1,5 +1,5 @@
 """``/readyz`` and ``/metrics``: readiness with the check that failed, Prometheus metrics by
-canonical route, events appended and projection lag, exact under concurrent requests."""
+canonical route, events appended, projection lag and queue, exact under concurrent requests."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from ledger.application import Ledger
 from ledger.settings import Settings
+from projections.readmodels import generations
+from projections.readmodels.db import ReadModelDb
+from projections.readmodels.projector import Projector
 from tests.api.support import MO, Client, CocAdmins, Post, poster, problem
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -231,3 +234,37 @@ async def test_concurrent_requests_and_writes_are_all_counted(
     appended = value(samples, "coc_ledger_events_appended_total", type="Agency.Registered")
     assert appended == 20
     assert ledger.head() - before == 20
+
+
+async def test_what_the_read_models_queued_but_did_not_evaluate_is_shown_beside_the_lag(
+    unfollowed: Client, unfollowed_post: Post, ledger: Ledger
+) -> None:
+    await unfollowed_post("register-coc", MO)
+    await unfollowed_post(
+        "register-agency", {"coc": "MO-606", "agency_ref": "AG1", "agency_name": "A"}
+    )
+    for ref in ("U1", "U2"):
+        await unfollowed_post(
+            "register-end-user", {"coc": "MO-606", "user_ref": ref, "agency_ref": "AG1"}
+        )
+    db = ReadModelDb(ledger)
+    current = generations.current(db)
+    assert current is not None
+    projector = Projector(ledger, db, current, ledger.clock)
+    projector.apply(ledger.recorder.select_notifications(start=1, limit=100))
+    queued = projector.pending()
+    assert queued >= 3  # the agency to derive and both users to evaluate
+
+    ready = await (await unfollowed.get("/readyz")).json()
+    samples = await scrape(unfollowed)
+
+    assert ready["checks"]["readmodels"]["lag"] == 0
+    assert ready["checks"]["readmodels"]["pending"] == queued
+    assert value(samples, "coc_ledger_readmodel_lag_events") == 0
+    assert value(samples, "coc_ledger_readmodel_pending") == queued
+
+    while projector.evaluate_pending():
+        pass
+    ready = await (await unfollowed.get("/readyz")).json()
+    assert ready["checks"]["readmodels"]["pending"] == 0
+    assert value(await scrape(unfollowed), "coc_ledger_readmodel_pending") == 0

@@ -1,12 +1,14 @@
 """Benchmark: the HTTP API under a bounded load on loopback, next to a bare aiohttp endpoint.
 
 Usage: scripts/bench_api [--seconds S] [--connections N] [--users N] [--backend sqlite|postgres]
-                         [--postgres-url URL]
+                         [--postgres-url URL] [--event-loop auto|uvloop|asyncio]
 
 Seeds a fresh store (the demo CoCs, then ``--users`` users of WI-500, an admin token), starts
 the real service (``python -m api``) as a process, and a bare aiohttp endpoint returning a
-small JSON body as another. The load comes from this process (aiohttp client, ``--connections``
-concurrent connections, each mix for ``--seconds``, after one second of warm-up):
+small JSON body as another, both on the event loop ``--event-loop`` names (as
+``COC_LEDGER_EVENT_LOOP``; by default uvloop where installed). The load comes from this
+process (aiohttp client on asyncio's loop, ``--connections`` concurrent connections, each mix
+for ``--seconds``, after one second of warm-up):
 
 - bare: ``GET /`` of the bare endpoint (measured before and after the rest; the faster run is
   the baseline);

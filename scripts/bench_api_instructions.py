@@ -3,17 +3,20 @@ next to a bare aiohttp endpoint counted the same way.
 
 Usage: scripts/bench_api_instructions [--requests N] [--warmup N] [--warmup-writes N]
                                       [--users N] [--idle-seconds S]
+                                      [--event-loop auto|uvloop|asyncio]
 
 Wall-clock rates (``scripts/bench_api``) scatter by about 30% on a shared machine; the number
 of instructions a request executes does not depend on the machine's speed or load, so a
-change to the service can be measured by it (but see the pollers below). Both servers are
-CPU-bound on one core, so bare instructions / service instructions is comparable to
-bench_api's reads/s / bare requests/s.
+change to the service can be measured by it (but see the pollers below). Bare instructions /
+service instructions compares the two servers' own costs. It need not agree with bench_api's
+reads/s / bare requests/s: there the service is CPU-bound on its core, but the bare endpoint's
+rate is set by the client (its phases' ``client_core_share`` is about 0.98).
 
 Seeds a fresh SQLite store as bench_api does (the demo CoCs, ``--users`` users of WI-500, an
 admin token; the same environment), then starts the real service (``python -m api``) and the
-bare endpoint of bench_api, each under ``valgrind --tool=callgrind --instr-atstart=no``: they
-run uninstrumented until told otherwise. The load comes from this process (aiohttp client,
+bare endpoint of bench_api, both on the event loop ``--event-loop`` names (as bench_api's),
+each under ``valgrind --tool=callgrind --instr-atstart=no``: they run uninstrumented until
+told otherwise. The load comes from this process (aiohttp client,
 32 connections, each request list fixed up front from a seeded random generator):
 
 - bare: ``GET /``;

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import structlog
 
 from api import event_loop
 from api.__main__ import main
@@ -35,8 +36,11 @@ def test_uvloop_asked_for_where_it_is_missing_exits_2_saying_so(
     monkeypatch.setenv("COC_LEDGER_EVENT_LOOP", "uvloop")
     monkeypatch.setenv("COC_LEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite3"))
     monkeypatch.setenv("COC_LEDGER_LOG_FORMAT", "json")
-
-    assert main([]) == 2
+    saved = structlog.get_config()
+    try:
+        assert main([]) == 2
+    finally:  # main configured logging for the service (to this test's captured stderr)
+        structlog.configure(**saved)
 
     assert "uvloop is not installed here" in capsys.readouterr().err
     assert not (tmp_path / "ledger.sqlite3").exists()  # refused before the store was opened

@@ -13,13 +13,13 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
 from api.app import create_app
-from api.event_loop import new_event_loop, resolve
 from commands.base import Caller
 from commands.demo import load_demo
 from commands.signing_keys import init_key
 from ledger.application import Ledger
 from ledger.domain.base import Source
 from ledger.errors import InvalidInput
+from ledger.event_loop import new_event_loop, resolve
 from ledger.logging import configure_logging
 from ledger.settings import Settings
 

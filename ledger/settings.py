@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         default="auto",
         description="the service's event loop: uvloop where installed (auto), or asyncio's "
-        "own (api/event_loop.py)",
+        "own (ledger/event_loop.py)",
     )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -48,7 +48,6 @@ from uuid import uuid4
 import aiohttp
 import orjson
 
-from api.event_loop import ASYNCIO, UVLOOP, resolve
 from commands.base import Caller
 from commands.demo import load_demo
 from commands.end_users import RegisterEndUser
@@ -58,11 +57,12 @@ from ledger.application import Ledger
 from ledger.domain.base import Source
 from ledger.domain.tokens import Role
 from ledger.errors import InvalidInput
+from ledger.event_loop import ASYNCIO, UVLOOP, resolve
 from ledger.settings import Settings
 
 COC, AGENCY = "WI-500", "WI-NWH"
 OPERATOR = Caller(actor="bench", source=Source.CLI, request_id="bench-api")
-# on the service's event loop (argv[2]: api/event_loop.py's name for it), so that the two
+# on the service's event loop (argv[2]: ledger/event_loop.py's name for it), so that the two
 # differ only by what the service does
 BARE_SERVER = """
 import sys

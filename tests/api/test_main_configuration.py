@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from api import event_loop
 from api.__main__ import main
+from ledger import event_loop
 
 
 def test_bad_configuration_exits_2_without_printing_the_password(

@@ -72,6 +72,7 @@ def test_a_generation_holds_users_agencies_regions_and_the_audit_trail(
         "position": ledger.head(),
         "head": ledger.head(),
         "lag": 0,
+        "pending": 0,
     }
 
 

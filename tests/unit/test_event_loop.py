@@ -1,4 +1,4 @@
-"""The service's event loop (api/event_loop.py): uvloop where installed, asyncio's when told or
+"""The service's event loop (ledger/event_loop.py): uvloop where installed, asyncio's when told or
 where uvloop is missing, and a clear refusal when uvloop is asked for but missing. An aiohttp
 application answers on each loop."""
 
@@ -12,7 +12,7 @@ import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from api import event_loop
+from ledger import event_loop
 from ledger.errors import InvalidInput
 
 

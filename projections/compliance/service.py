@@ -85,15 +85,25 @@ class ComplianceService:
 
     def agreements(self, tenant: CoC, agency_ref: str) -> tuple[Agreement, ...]:
         """The agency's organisation agreement and its CE MOUs, those that exist."""
+        return tuple(
+            a
+            for agreement_id in self._agreement_ids(tenant, agency_ref)
+            if (a := self.get(Agreement, agreement_id))
+        )
+
+    def organisation_ids(self, tenant: CoC, agency_ref: str) -> list[UUID]:
+        """The entities ``organisation`` reads for a user of this agency: the agency and the
+        agreements it may have (those that do not exist are read too, and not found)."""
+        agency = entity_id(Agency.kind, tenant.coc, agency_ref)
+        return [agency, *self._agreement_ids(tenant, agency_ref)]
+
+    @staticmethod
+    def _agreement_ids(tenant: CoC, agency_ref: str) -> list[UUID]:
         refs = [agreement_ref(AgreementKind.ORGANIZATION_AGREEMENT, agency_ref)]
         refs += [
             agreement_ref(AgreementKind.CE_MOU, agency_ref, region) for region in tenant.regions()
         ]
-        return tuple(
-            a
-            for ref in refs
-            if (a := self.get(Agreement, entity_id(Agreement.kind, tenant.coc, ref)))
-        )
+        return [entity_id(Agreement.kind, tenant.coc, ref) for ref in refs]
 
     def user(self, coc: str, user_ref: str) -> EndUser:
         user = self.get(EndUser, entity_id(EndUser.kind, coc, user_ref))

@@ -3,7 +3,7 @@ cache of aggregates, loaded from the store at the version the generation recorde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -140,13 +140,28 @@ class Entities:
             return None
         version = self._recorded_version(aggregate_id)
         if version is None:
-            if len(self.absent) >= self.size:
-                self.absent.clear()
-            self.absent.add(aggregate_id)
+            self._note_absent(aggregate_id)
             return None
         aggregate = self._load(aggregate_id, version)
         self.lru.put(aggregate_id, aggregate)
         return aggregate
+
+    def _note_absent(self, aggregate_id: UUID) -> None:
+        if len(self.absent) >= self.size:
+            self.absent.clear()
+        self.absent.add(aggregate_id)
+
+    def _held(self, aggregate_id: UUID) -> bool:
+        """Whether ``get`` answers without reading the store."""
+        return (
+            aggregate_id in self.touched
+            or aggregate_id in self.lru.cache
+            or aggregate_id in self.absent
+        )
+
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Entities about to be read (``get``), for a subclass that can read them together;
+        here each is read when it is asked for."""
 
     def apply(self, event: LedgerEvent) -> LedgerAggregate:
         """Apply the next event of an entity to its state at the previous version."""
@@ -257,3 +272,24 @@ class EntitiesAtPosition(Entities):
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:
         return self.ledger.positions.version_at(aggregate_id, self.position)
+
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read the entities not held yet in one query of their events up to the position,
+        instead of two reads each when asked for (their version there, then their events):
+        the agency and agreements of a chunk's users were a quarter of a rebuild worker's
+        time on PostgreSQL, each read a round trip in a transaction of its own."""
+        wanted = [i for i in dict.fromkeys(aggregate_ids) if not self._held(i)]
+        if not wanted:
+            return
+        to_domain_event = self.ledger.mapper.to_domain_event
+        built: dict[UUID, Any] = {}
+        for originator, version, topic, state, _ in self.ledger.positions.events_at(
+            wanted, self.position
+        ):
+            event = to_domain_event(StoredEvent(originator, version, topic, state))
+            built[originator] = event.mutate(built.get(originator))  # type: ignore[attr-defined]
+        for aggregate_id in wanted:
+            if aggregate_id in built:
+                self.lru.put(aggregate_id, built[aggregate_id])
+            else:
+                self._note_absent(aggregate_id)

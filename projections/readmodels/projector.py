@@ -5,7 +5,7 @@ follower has caught up, so a user is evaluated once however many of its events a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -512,6 +512,7 @@ class Projector:
         """Evaluate queued users; reads only (a worker process may do it, see ``workers``)."""
         found = self.entities.users(cursor, hex_ids)
         self.entities.touched.update((u.id, u) for u, _ in found)  # what the evaluation reads
+        self.entities.prefetch(self._organisations_of(u for u, _ in found))
         try:
             calendar: list[tuple[Any, ...]] = []
             users = [self._user_row(user, calendar) for user, _ in found]
@@ -524,6 +525,15 @@ class Projector:
             [(u.coc, "user", u.ref) for u, _ in found],
             [(u.id.hex, u.coc, u.ref, u.agency_ref, u.version, p) for u, p in found],
         )
+
+    def _organisations_of(self, users: Iterable[EndUser]) -> list[UUID]:
+        """The agencies and agreements the users' evaluations read (``ComplianceService``)."""
+        ids: list[UUID] = []
+        for coc, agency_ref in {(u.coc, u.agency_ref) for u in users}:
+            tenant = self.entities.get(CoC, entity_id(CoC.kind, coc))
+            if tenant is not None and agency_ref is not None:
+                ids += self.compliance.organisation_ids(tenant, agency_ref)
+        return ids
 
     def write_evaluated(self, cursor: Any, evaluated: Evaluated) -> None:
         """Write evaluated users' rows and take them off the queue (in the caller's

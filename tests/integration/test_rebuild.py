@@ -18,10 +18,13 @@ from commands.registry import run
 from ledger.application import Ledger
 from ledger.clock import FixedClock
 from ledger.domain.end_users import EndUser
+from ledger.domain.organisations import CoC
+from ledger.ids import entity_id
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations, queries
 from projections.readmodels.db import ReadModelDb
+from projections.readmodels.entities import EntitiesAtPosition
 from projections.readmodels.follower import Follower, Step
 from projections.readmodels.queries import ReadModels
 from tests.conftest import CALLER
@@ -463,3 +466,41 @@ def test_an_audit_line_keeps_the_event_as_stored_whatever_its_text_holds(
     [stored] = ledger.recorder.select_notifications(start=at, limit=1)
     assert payload.encode() == stored.state
     assert orjson.loads(payload)["reason"] == reason
+
+
+def test_entities_read_together_at_a_position_equal_those_read_one_by_one(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild's workers read the agencies and agreements of a chunk's users in one query
+    (``EntitiesAtPosition.prefetch``): at every position of the log each is the entity read
+    alone there (one not created yet is not found), and reading them asks the store nothing
+    more."""
+    number = generations.begin(db, clock.now(), "at positions")
+    service = ComplianceService(ledger)
+    agencies = ("MO-PHA", "MO-RBS", "MO-CFS", "MO-LOP", "MO-NONE")
+    seen = {"found": 0, "absent": 0}
+    for position in range(1, ledger.head() + 1, 5):
+        together = EntitiesAtPosition(ledger, db, number, position)
+        alone = EntitiesAtPosition(ledger, db, number, position)
+        tenant = together.get(CoC, entity_id(CoC.kind, "MO-606"))
+        if tenant is None:
+            continue
+        ids = [i for ref in agencies for i in service.organisation_ids(tenant, ref)]
+        together.prefetch(ids)
+        with monkeypatch.context() as patched:
+            patched.setattr(type(ledger.positions), "version_at", _no_store_read)
+            patched.setattr(type(ledger.positions), "events_at", _no_store_read)
+            read_together = [together._get(i) for i in ids]
+        for aggregate_id, found in zip(ids, read_together, strict=True):
+            expected = alone._get(aggregate_id)
+            seen["found" if expected is not None else "absent"] += 1
+            assert (found is None) == (expected is None), (position, aggregate_id)
+            if found is not None and expected is not None:
+                assert (type(found), found.version) == (type(expected), expected.version)
+                assert vars(found) == vars(expected)
+    assert seen["found"] > 10
+    assert seen["absent"] > 10
+
+
+def _no_store_read(*_: object) -> None:
+    raise AssertionError("read from the store after prefetch")

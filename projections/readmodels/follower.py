@@ -159,6 +159,7 @@ class Follower:
         stands at H, then derive its agencies and intakes at H (see ``workers``); then take
         those users off the queue."""
         head = self.ledger.head()
+        self.ledger.positions.refresh_statistics()  # the workers read the log by entity
         ahead = workers.ahead(head)
         self.projector.begin_ahead()
         try:

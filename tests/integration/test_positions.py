@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from commands.demo import load_demo
 from commands.registry import run
 from ledger.application import Ledger
@@ -48,3 +51,41 @@ def test_an_entity_s_version_events_and_creation_at_a_log_position(ledger: Ledge
     first = ledger.recorder.select_events(new.id)[0]
     assert created[1:] == (first.topic, first.state)  # the creating event, as stored
     assert len(users_now) == len(positions.created_at(topics, before)) + 1
+
+
+def test_the_log_s_planner_statistics_are_refreshed_where_missing_or_stale(
+    ledger: Ledger,
+) -> None:
+    """Before a rebuild's workers read the log by entity, PostgreSQL's statistics of its table
+    are gathered if it was never analysed or has changed more than autovacuum lets pass;
+    SQLite needs none."""
+    load_demo(ledger)
+    positions = ledger.positions
+    if ledger.settings.backend == "sqlite":
+        assert positions.refresh_statistics() is False
+        return
+
+    assert positions.refresh_statistics() is True  # a new log, never analysed
+    assert _analysed(ledger)
+    assert positions.refresh_statistics() is False  # up to date
+    do = lambda command: run(ledger, command, CALLER)  # noqa: E731
+    for number in range(60 + ledger.head() // 10):
+        register_user(do, "WI-500", f"wi-stats-{number}", "WI-NWH")
+    # more changed than autovacuum lets pass, once the writers' counts reach the statistics
+    # (PostgreSQL flushes them at most once a second)
+    deadline = time.monotonic() + 10
+    while not positions.refresh_statistics():
+        assert time.monotonic() < deadline, "the changed rows never counted"
+        time.sleep(0.1)
+    assert positions.refresh_statistics() is False
+
+
+def _analysed(ledger: Ledger) -> bool:
+    recorder: Any = ledger.recorder
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(
+            "SELECT last_analyze IS NOT NULL AS analysed FROM pg_stat_user_tables "
+            "WHERE schemaname = COALESCE(NULLIF(%s, ''), current_schema()) AND relname = %s",
+            (recorder.datastore.schema, recorder.events_table_name),
+        )
+        return bool(cursor.fetchall()[0]["analysed"])

@@ -159,9 +159,11 @@ class Entities:
             or aggregate_id in self.absent
         )
 
+    # whether ``prefetch`` reads entities together (else each is read when asked for)
+    reads_together = False
+
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Entities about to be read (``get``), for a subclass that can read them together;
-        here each is read when it is asked for."""
+        """Entities about to be read (``get``), for a subclass that can read them together."""
 
     def apply(self, event: LedgerEvent) -> LedgerAggregate:
         """Apply the next event of an entity to its state at the previous version."""
@@ -272,6 +274,8 @@ class EntitiesAtPosition(Entities):
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:
         return self.ledger.positions.version_at(aggregate_id, self.position)
+
+    reads_together = True
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
         """Read the entities not held yet in one query of their events up to the position,

@@ -512,7 +512,8 @@ class Projector:
         """Evaluate queued users; reads only (a worker process may do it, see ``workers``)."""
         found = self.entities.users(cursor, hex_ids)
         self.entities.touched.update((u.id, u) for u, _ in found)  # what the evaluation reads
-        self.entities.prefetch(self._organisations_of(u for u, _ in found))
+        if self.entities.reads_together:
+            self.entities.prefetch(self._organisations_of(u for u, _ in found))
         try:
             calendar: list[tuple[Any, ...]] = []
             users = [self._user_row(user, calendar) for user, _ in found]

@@ -97,13 +97,14 @@ class Entities:
         self.db = db
         self.size = max(size, 1)
         self.events_kept = events_kept
-        self.lru = Cache(self.size, events_kept)
+        self.users_kept = users_kept
         self.touched: dict[UUID, LedgerAggregate] = {}
         # entities looked for and not there (yet): an agency's missing MOU, asked per user
         self.absent: set[UUID] = set()
+        self.lru: Cache
+        self.kept: LRUCache[str, tuple[EndUser, int]]
+        self.reset()
         self.cursor: Any = None
-        self.users_kept = users_kept
-        self.kept: LRUCache[str, tuple[EndUser, int]] = LRUCache(maxsize=max(users_kept, 1))
         tables = {name: db.table(db.prefix(generation) + name) for name in ("entities", "audit")}
         self._version_sql = f"SELECT version FROM {tables['entities']} WHERE id = ?"
         self._events_sql = (

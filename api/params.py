@@ -78,9 +78,9 @@ class RefPath(CocPath):
     )
 
 
-def _is_list(annotation: Any) -> bool:
+def _is_repeatable(annotation: Any) -> bool:
     """A repeatable parameter: a tuple in a query model (whose instances are shared)."""
-    return get_origin(annotation) in (list, tuple)
+    return get_origin(annotation) is tuple
 
 
 def _described(errors: list[ErrorDetails]) -> str:
@@ -125,7 +125,7 @@ def _parsed_query(model: type[Q], parameters: tuple[tuple[str, str], ...]) -> Q:
     for name, field in fields.items():
         values = [value for key, value in parameters if key == name]
         if values:
-            data[name] = values if _is_list(field.annotation) else values[0]
+            data[name] = values if _is_repeatable(field.annotation) else values[0]
     return model.model_validate(data)
 
 

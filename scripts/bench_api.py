@@ -62,19 +62,17 @@ from ledger.settings import Settings
 
 COC, AGENCY = "WI-500", "WI-NWH"
 OPERATOR = Caller(actor="bench", source=Source.CLI, request_id="bench-api")
-# on the service's event loop (argv[2]: ledger/event_loop.py's name for it), so that the two
-# differ only by what the service does
+# on the service's event loop (argv[2]: its name, as ledger/event_loop.py resolved it), so
+# that the two differ only by what the service does
 BARE_SERVER = """
 import sys
 from aiohttp import web
+from ledger.event_loop import new_event_loop
 async def hello(_):
     return web.json_response({"status": "ok", "service": "bare"})
 app = web.Application()
 app.router.add_get("/", hello)
-loop = None
-if sys.argv[2] == "uvloop":
-    import uvloop
-    loop = uvloop.new_event_loop()
+loop = new_event_loop(sys.argv[2])
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, loop=loop)
 """
 

@@ -349,6 +349,12 @@ class ReadModelDb(OwnTables):
         """The last log position the generation has applied (0 before the first)."""
         return self.tracking.max_tracking_id(self.application_name(generation)) or 0
 
+    def queued(self, generation: int) -> int:
+        """Users the generation has queued to evaluate, and agencies or intakes to derive
+        again."""
+        tables = [self.table(self.prefix(generation) + q) for q in ("pending", "derive")]
+        return sum(int(self.fetchall(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables)
+
     def clear_position(self, cursor: Any, generation: int) -> None:
         """Forget the position of a generation number about to be (re)used."""
         table = self.table(TRACKING) if self.postgres else "tracking"

@@ -81,6 +81,9 @@ class Entities:
     in progress (never evicted before the batch is written); the LRU holds the rest. Users
     are not kept here (see ``users``)."""
 
+    # whether ``prefetch`` reads entities together (else each is read when asked for)
+    reads_together = False
+
     def __init__(
         self,
         ledger: Ledger,
@@ -159,9 +162,6 @@ class Entities:
             or aggregate_id in self.lru.cache
             or aggregate_id in self.absent
         )
-
-    # whether ``prefetch`` reads entities together (else each is read when asked for)
-    reads_together = False
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
         """Entities about to be read (``get``), for a subclass that can read them together."""
@@ -259,6 +259,8 @@ class EntitiesAtPosition(Entities):
     from the generation's tables: what a generation will hold once it has applied the log up
     to there (a rebuild evaluates users so while it applies the log, see ``workers``)."""
 
+    reads_together = True
+
     def __init__(
         self,
         ledger: Ledger,
@@ -275,8 +277,6 @@ class EntitiesAtPosition(Entities):
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:
         return self.ledger.positions.version_at(aggregate_id, self.position)
-
-    reads_together = True
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
         """Read the entities not held yet in one query of their events up to the position,

@@ -147,7 +147,6 @@ class Projector:
             "ORDER BY entity_id LIMIT ?",
             "derived": f"DELETE FROM {t['derive']} WHERE entity_id = ?",
             "all_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} ORDER BY entity_id",
-            "derive_count": f"SELECT COUNT(*) FROM {t['derive']}",
             "pending": f"INSERT INTO {t['pending']} VALUES (?, ?, ?) "
             "ON CONFLICT (entity_id) DO NOTHING",
             # every user of a CoC, or of one agency: two statements, so that each can use
@@ -182,7 +181,6 @@ class Projector:
             "stale": f"INSERT INTO {t['pending']} SELECT entity_id, coc, ref FROM {t['users']} "
             "WHERE valid_until IS NOT NULL AND valid_until <= ? "
             "ON CONFLICT (entity_id) DO NOTHING",
-            "pending_count": f"SELECT COUNT(*) FROM {t['pending']}",
             "evaluated_since": f"DELETE FROM {t['pending']} WHERE entity_id IN "
             f"(SELECT entity_id FROM {t['users']} WHERE position >= ?)",
             "pending_after": f"SELECT entity_id FROM {t['pending']} WHERE entity_id > ? "
@@ -432,9 +430,7 @@ class Projector:
 
     def pending(self) -> int:
         """Users to evaluate and agencies or intakes to derive again."""
-        return sum(
-            int(self.db.fetchall(self.sql[c])[0][0]) for c in ("pending_count", "derive_count")
-        )
+        return self.db.queued(self.generation)
 
     def mark_stale(self) -> None:
         """Queue users whose status changes by itself by now (a certificate expiring)."""

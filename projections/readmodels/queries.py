@@ -321,17 +321,10 @@ class ReadModels:
         number = generations.current(self.db)
         head = self.ledger.head()
         position = self.db.position(number) if number is not None else 0
-        pending = 0
-        if number is not None:
-            prefix = self.db.prefix(number)
-            pending = sum(
-                int(self.db.fetchall(f"SELECT COUNT(*) FROM {self.db.table(prefix + name)}")[0][0])
-                for name in ("pending", "derive")
-            )
         return {
             "generation": number,
             "position": position,
             "head": head,
             "lag": head - position,
-            "pending": pending,
+            "pending": self.db.queued(number) if number is not None else 0,
         }

@@ -28,7 +28,7 @@ TABLES = {
         "coc TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, type TEXT NOT NULL, "
         "event_id TEXT NOT NULL, effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL, "
         "actor TEXT NOT NULL, source TEXT NOT NULL, request_id TEXT NOT NULL, "
-        "corrects_version INTEGER, payload TEXT NOT NULL",
+        "corrects_version INTEGER",
         ["entity_id, version"],
     ),
     "users": (
@@ -80,6 +80,11 @@ TABLES = {
     ),
 }
 
+# An audit line's event itself is the log's row at its position, read from there (``log_join``),
+# not copied: a copy had made the audit table larger than the log. A generation made by an
+# older version has a ``payload`` column holding the copy; it is followed in that shape.
+OLD_PAYLOAD_COLUMN = "payload"
+
 # The audit trail's (entity_id, version) index (the first of its list above). Its keys are
 # random (entity ids), so each line inserted lands on another page of it and every commit
 # writes most of it again: applying a long log line by line grows quadratically. A
@@ -121,6 +126,7 @@ class ReadModelDb(OwnTables):
         (one per thread, ``PostgresReads``; ``close()`` closes them). On a SQLite file it
         always does (``SqliteReads``)."""
         super().__init__(ledger, TRACKING)
+        self._log = self.table(ledger.recorder.events_table_name)  # type: ignore[attr-defined]
         pool = self.datastore.pool
         self.reads: SqliteReads | PostgresReads | None = None
         if self.postgres and postgres_reads:
@@ -140,6 +146,12 @@ class ReadModelDb(OwnTables):
 
     def prefix(self, generation: int) -> str:
         return f"rm{generation}_"
+
+    def log_join(self, audit: str) -> str:
+        """A join of the audit lines named ``audit`` (their alias) to the log's rows of their
+        positions, named ``log``: ``log.state`` is the event as stored."""
+        position = "notification_id" if self.postgres else "rowid"
+        return f"JOIN {self._log} log ON log.{position} = {audit}.position"
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement

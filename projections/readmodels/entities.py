@@ -110,14 +110,14 @@ class Entities:
         self.cursor: Any = None
         tables = {name: db.table(db.prefix(generation) + name) for name in ("entities", "audit")}
         self._version_sql = f"SELECT version FROM {tables['entities']} WHERE id = ?"
-        self._events_sql = (
-            f"SELECT entity_id, version, type, payload, position FROM {tables['audit']} "
-            "WHERE entity_id IN ({}) ORDER BY entity_id, version"
+        lines = (  # each with its event as stored, from the log
+            "SELECT a.entity_id, a.version, a.type, log.state, a.position "
+            f"FROM {tables['audit']} a {db.log_join('a')}"
         )
+        self._events_sql = f"{lines} WHERE a.entity_id IN ({{}}) ORDER BY a.entity_id, a.version"
         # the newer events of users kept at known versions: (entity id, version) pairs
         self._newer_sql = (
-            f"SELECT a.entity_id, a.version, a.type, a.payload, a.position FROM "
-            f"{tables['audit']} a JOIN (VALUES {{}}) AS k ON a.entity_id = k.column1 "
+            f"{lines} JOIN (VALUES {{}}) AS k ON a.entity_id = k.column1 "
             "AND a.version > k.column2 ORDER BY a.entity_id, a.version"
         )
 
@@ -234,10 +234,10 @@ class Entities:
         """Audit lines as the stored events they show (rows come entity by entity)."""
         events: list[EventAt] = []
         originator, originator_hex = UUID(int=0), ""
-        for hex_id, version, name, payload, position in rows:
+        for hex_id, version, name, stored, position in rows:
             if hex_id != originator_hex:
                 originator, originator_hex = UUID(hex_id), hex_id
-            events.append((originator, version, topic_named(name), payload.encode(), position))
+            events.append((originator, version, topic_named(name), stored, position))
         return events
 
     def _recorded_version(self, aggregate_id: UUID) -> int | None:

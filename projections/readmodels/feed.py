@@ -112,9 +112,9 @@ class EventFeed:
         reached = self.db.position(number)  # first: every row up to it has committed
         audit = self.db.table(self.db.prefix(number) + "audit")
         found = self.db.fetchall(
-            "SELECT position, entity_id, version, kind, ref, type, corrects_version, payload "
-            f"FROM {audit} WHERE coc = ? AND position > ? AND position <= ? "
-            "ORDER BY position LIMIT ?",
+            "SELECT a.position, a.entity_id, a.version, a.kind, a.ref, a.type, "
+            f"a.corrects_version, log.state FROM {audit} a {self.db.log_join('a')} "
+            "WHERE a.coc = ? AND a.position > ? AND a.position <= ? ORDER BY a.position LIMIT ?",
             (coc, after, reached, limit),
         )
         items = [self._item(*row) for row in found]
@@ -129,7 +129,7 @@ class EventFeed:
         ref: str,
         type_name: str,
         corrects_version: int | None,
-        stored: str,
+        stored: bytes,
     ) -> dict[str, Any]:
         entity = UUID(hex=entity_hex)
         event = self.ledger.mapper.to_domain_event(
@@ -137,7 +137,7 @@ class EventFeed:
                 originator_id=entity,
                 originator_version=version,
                 topic=_topics()[type_name],
-                state=stored.encode(),
+                state=stored,
             )
         )
         assert isinstance(event, LedgerEvent)

@@ -24,7 +24,7 @@ from projections.compliance.obligations import evaluate_intake
 from projections.compliance.service import ComplianceService
 from projections.compliance.timing import at_midnight
 from projections.readmodels import rows
-from projections.readmodels.db import TABLES, ReadModelDb
+from projections.readmodels.db import OLD_PAYLOAD_COLUMN, TABLES, ReadModelDb
 from projections.readmodels.entities import (
     EVENTS_KEPT,
     Entities,
@@ -123,6 +123,8 @@ class Projector:
         user_columns = db.columns(db.prefix(generation) + "users")
         self.answers = "answer" in user_columns
         user_values = ", ".join("?" * len(user_columns))
+        # and one made before audit lines were read from the log holds a copy of each event
+        self.audit_copies = OLD_PAYLOAD_COLUMN in db.columns(db.prefix(generation) + "audit")
         self.audit_table = t["audit"]
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -233,17 +235,12 @@ class Projector:
                         notification.id,
                         found.creates or (entity in touched and touched[entity].created),
                     )
-                    audit.append(
-                        rows.audit_row(
-                            notification.id,
-                            entity,
-                            found.kind,
-                            keys[entity].ref,
-                            found.name,
-                            state,
-                            notification.state,
-                        )
+                    line = rows.audit_row(
+                        notification.id, entity, found.kind, keys[entity].ref, found.name, state
                     )
+                    if self.audit_copies:
+                        line += (notification.state.decode(),)
+                    audit.append(line)
                     if found.corrects:
                         corrected = state["corrects"].replace("-", "")
                         corrections.append((entity, corrected, notification.id))

@@ -286,9 +286,10 @@ class ReadModels:
                     {"version": v, "position": p, "type": typ}
                 )
         found = self.db.fetchall(
-            "SELECT position, version, type, event_id, effective_at, recorded_at, actor, "
-            f"source, request_id, corrects_version, payload FROM {t['audit']} "
-            f"WHERE {entity} AND version > ? ORDER BY version LIMIT ?",
+            "SELECT a.position, a.version, a.type, a.event_id, a.effective_at, a.recorded_at, "
+            "a.actor, a.source, a.request_id, a.corrects_version, log.state "
+            f"FROM {t['audit']} a {self.db.log_join('a')} "
+            f"WHERE {entity} AND a.version > ? ORDER BY a.version LIMIT ?",
             (*key, after, limit),
         )
         return [

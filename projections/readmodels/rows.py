@@ -54,11 +54,11 @@ def audit_row(
     ref: str,
     name: str,
     state: dict[str, Any],
-    stored: bytes,
 ) -> tuple[Any, ...]:
-    """One line of an entity's audit trail, from the event's stored fields: the event as
-    stored (its ``schema_version`` says which shape), both clocks, who recorded it. The
-    version a correction corrects is filled in by the projector (see ``Projector``)."""
+    """One line of an entity's audit trail, from the event's stored fields: both clocks, who
+    recorded it. The event as stored is the log's row at ``position`` (see
+    ``db.log_join``). The version a correction corrects is filled in by the projector (see
+    ``Projector``)."""
     return (
         position,
         entity,
@@ -74,7 +74,6 @@ def audit_row(
         state["source"],
         state["request_id"],
         None,
-        stored.decode(),
     )
 
 

@@ -92,7 +92,11 @@ def assert_agrees_with_the_store(
     (not from the projector's code): every audit line, and every user's evaluation; and the
     user counts its triggers kept against the users table counted."""
     prefix = db.prefix(generation)
-    audit = db.fetchall(f"SELECT * FROM {db.table(prefix + 'audit')} ORDER BY position")
+    columns = ", ".join(f"a.{c.split()[0]}" for c in TABLES["audit"][0].split(", "))
+    audit = db.fetchall(  # each line with its event as stored, from the log
+        f"SELECT {columns}, log.state FROM {db.table(prefix + 'audit')} a {db.log_join('a')} "
+        "ORDER BY a.position"
+    )
     assert audit == _expected_audit(ledger)
     compliance = ComplianceService(ledger)
     found = db.fetchall(
@@ -158,7 +162,7 @@ def _expected_audit(ledger: Ledger) -> list[tuple[Any, ...]]:
                 event.source.value,
                 event.request_id,
                 corrects,
-                notification.state.decode(),
+                notification.state,
             )
         )
     return expected

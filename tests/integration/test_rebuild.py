@@ -23,7 +23,7 @@ from ledger.ids import entity_id
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations, queries
-from projections.readmodels.db import ReadModelDb
+from projections.readmodels.db import OLD_PAYLOAD_COLUMN, ReadModelDb
 from projections.readmodels.entities import EntitiesAtPosition
 from projections.readmodels.follower import Follower, Step
 from projections.readmodels.queries import ReadModels
@@ -443,11 +443,9 @@ def test_a_second_pass_ahead_stopped_before_writing_leaves_every_user_it_changed
     assert snapshot(db, building) == snapshot(db, line_by_line)
 
 
-def test_an_audit_line_keeps_the_event_as_stored_whatever_its_text_holds(
-    ledger: Ledger, db: ReadModelDb, clock: FixedClock
-) -> None:
-    """Audit lines are copied in bulk on PostgreSQL (COPY's text format escapes tabs,
-    newlines and backslashes): the stored bytes come back unchanged."""
+def _retract_with_awkward_text(ledger: Ledger) -> str:
+    """Retract a completion of LATE's with a reason that COPY's text format has to escape
+    (tabs, newlines, backslashes): returns the reason."""
     completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
     reason = 'tab\there, line\nbreak, back\\slash, "quoted", \\N, café ✓'
     retraction = RetractEvent(
@@ -458,14 +456,56 @@ def test_an_audit_line_keeps_the_event_as_stored_whatever_its_text_holds(
         reason=reason,
     )
     run(ledger, retraction, CALLER)
+    return reason
+
+
+def test_an_audit_line_shows_the_event_as_stored_whatever_its_text_holds(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """An audit line's event is the log's row at its position (``db.log_join``), not a copy:
+    the stored bytes come back unchanged, and the audit table holds no copy of them."""
+    reason = _retract_with_awkward_text(ledger)
     at = ledger.head()
     number = generations.begin(db, clock.now(), "audit text")
     Follower(ledger, db, number, clock).catch_up()
     audit = db.table(db.prefix(number) + "audit")
-    [(payload,)] = db.fetchall(f"SELECT payload FROM {audit} WHERE position = ?", (at,))
+    [(state,)] = db.fetchall(
+        f"SELECT log.state FROM {audit} a {db.log_join('a')} WHERE a.position = ?", (at,)
+    )
     [stored] = ledger.recorder.select_notifications(start=at, limit=1)
-    assert payload.encode() == stored.state
-    assert orjson.loads(payload)["reason"] == reason
+    assert state == stored.state
+    assert orjson.loads(state)["reason"] == reason
+    assert OLD_PAYLOAD_COLUMN not in db.columns(db.prefix(number) + "audit")
+    [(lines, joined)] = db.fetchall(
+        f"SELECT COUNT(*) AS lines, COUNT(log.state) AS joined FROM {audit} a {db.log_join('a')}"
+    )
+    assert lines == joined > 0
+
+
+def test_a_generation_whose_audit_lines_copy_each_event_is_followed_in_that_shape(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """A generation made by an older version holds a copy of each event in its audit lines
+    (``payload``): followed, it goes on copying them (in bulk on PostgreSQL, where COPY's
+    text format escapes tabs, newlines and backslashes), each exactly the event as stored;
+    and it reads as a generation of the new shape does."""
+    fresh = generations.begin(db, clock.now(), "new shape")
+    Follower(ledger, db, fresh, clock).catch_up()
+    older = generations.begin(db, clock.now(), "older shape")
+    audit = db.table(db.prefix(older) + "audit")
+    with db.transaction() as cursor:  # as an older version made it, before any line
+        db.execute(cursor, f"ALTER TABLE {audit} ADD COLUMN payload TEXT NOT NULL DEFAULT ''")
+    Follower(ledger, db, older, clock).catch_up()
+    reason = _retract_with_awkward_text(ledger)
+    for number in (fresh, older):  # then line by line
+        Follower(ledger, db, number, clock).catch_up()
+    copies = db.fetchall(f"SELECT position, payload FROM {audit} ORDER BY position")
+    stored = ledger.recorder.select_notifications(start=1, limit=1_000_000)
+    by_position = {n.id: n.state for n in stored}
+    assert len(copies) > 50
+    assert all(payload.encode() == by_position[position] for position, payload in copies)
+    assert orjson.loads(copies[-1][1])["reason"] == reason
+    assert snapshot(db, older) == snapshot(db, fresh)
 
 
 def test_entities_read_together_at_a_position_equal_those_read_one_by_one(

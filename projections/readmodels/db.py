@@ -36,7 +36,9 @@ TABLES = {
         "overall TEXT NOT NULL, hmis_role TEXT, policy_version TEXT NOT NULL, "
         "as_of TEXT NOT NULL, valid_until TEXT, position BIGINT NOT NULL, "
         "evaluation TEXT NOT NULL, answer TEXT NOT NULL, PRIMARY KEY (coc, ref)",
-        ["coc, agency_ref", "coc, valid_until"],
+        # an agency's users in order of ref: a page of them reads only theirs (a generation
+        # made by an older version has this index without ref, and pages through the CoC)
+        ["coc, agency_ref, ref", "coc, valid_until"],
     ),
     "calendar": (
         "coc TEXT NOT NULL, subject_kind TEXT NOT NULL, subject_ref TEXT NOT NULL, "

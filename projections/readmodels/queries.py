@@ -147,12 +147,12 @@ class ReadModels:
     ) -> list[tuple[str, orjson.Fragment]]:
         """Users of a CoC (or one agency) in order of ref, ``limit`` after ``after``: each
         user's ref and its answer as ``user_json`` gives it."""
-        found = self._answers(
-            "coc = ? AND ref > ? AND (? OR agency_ref = ?)",
-            (coc, after, agency is None, agency or ""),
-            now,
-            limit,
-        )
+        if agency is None:
+            found = self._answers("coc = ? AND ref > ?", (coc, after), now, limit)
+        else:  # by the (coc, agency_ref) index: an OR of both filters walked the whole CoC
+            found = self._answers(
+                "coc = ? AND agency_ref = ? AND ref > ?", (coc, agency, after), now, limit
+            )
         return [(ref, orjson.Fragment(text)) for ref, text in found]
 
     def user_refs(self, coc: str, *, after: str = "", limit: int = ALL) -> list[str]:

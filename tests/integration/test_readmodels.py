@@ -294,6 +294,54 @@ def test_a_generation_made_before_user_counts_gets_them_counted_when_next_follow
     assert_agrees_with_the_store(ledger, db, live, clock.now())
 
 
+def test_a_page_of_an_agency_s_users_reads_that_agency_s_users_only(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``?agency=``: paged, exactly the agency's users in order of ref; read through the
+    (coc, agency_ref, ref) index, not by walking every user of the CoC for those of the
+    agency (a page of an agency with one user in a CoC of 9,264 took 54 ms so, 0.01 ms
+    through the index)."""
+    live, models = _followed(ledger, db, clock)
+    users = db.table(db.prefix(live) + "users")
+    agencies = db.fetchall(
+        f"SELECT DISTINCT coc, agency_ref FROM {users} WHERE agency_ref IS NOT NULL "
+        "ORDER BY coc, agency_ref"
+    )
+    assert len(agencies) > 3
+    for coc, agency in agencies:
+        expected = db.fetchall(
+            f"SELECT ref FROM {users} WHERE coc = ? AND agency_ref = ? ORDER BY ref",
+            (coc, agency),
+        )
+        walked: list[str] = []
+        while True:
+            page = models.users_json(
+                coc, clock.now(), agency=agency, after=walked[-1] if walked else "", limit=2
+            )
+            walked += [ref for ref, _ in page]
+            if len(page) < 2:
+                break
+        assert walked == [ref for (ref,) in expected]
+
+    asked: list[tuple[str, tuple[object, ...]]] = []
+    fetchall = db.fetchall
+    monkeypatch.setattr(db, "fetchall", lambda s, p=(): asked.append((s, p)) or fetchall(s, p))
+    models.users_json("WI-500", clock.now(), agency="WI-NWH", limit=2)
+    monkeypatch.undo()
+    [(statement, params)] = [(s, p) for s, p in asked if "agency_ref" in s]
+    if db.postgres:
+        with db.transaction(commit=False) as cursor:
+            db.execute(cursor, "SET LOCAL enable_seqscan = off")
+            plan = db.query(cursor, "EXPLAIN " + statement, params)
+        # the agency and the ref are both the index's: no sort, no walk of the CoC
+        [condition] = [line for (line,) in plan if "Index Cond" in line]
+        assert f"{db.prefix(live)}users_i0" in str(plan)
+        assert "(agency_ref = 'WI-NWH'::text) AND (ref > ''::text)" in condition
+    else:
+        plan = db.fetchall("EXPLAIN QUERY PLAN " + statement, params)
+        assert "(coc=? AND agency_ref=? AND ref>?)" in str(plan)
+
+
 def test_a_transfer_of_agency_moves_the_user_between_agency_counts(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:

@@ -149,7 +149,7 @@ class ReadModels:
         user's ref and its answer as ``user_json`` gives it."""
         if agency is None:
             found = self._answers("coc = ? AND ref > ?", (coc, after), now, limit)
-        else:  # by the (coc, agency_ref) index: an OR of both filters walked the whole CoC
+        else:  # by the (coc, agency_ref, ref) index: an OR of both filters walked the CoC
             found = self._answers(
                 "coc = ? AND agency_ref = ? AND ref > ?", (coc, agency, after), now, limit
             )

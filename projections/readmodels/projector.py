@@ -180,9 +180,11 @@ class Projector:
             "next_pending": f"SELECT entity_id, coc, ref FROM {t['pending']} "
             "ORDER BY entity_id LIMIT ?",
             "done": f"DELETE FROM {t['pending']} WHERE entity_id = ?",
+            # one CoC at a time, through the (coc, valid_until) index: without a CoC the
+            # query read every user's row, holding SQLite's writer lock meanwhile
+            "next_coc": f"SELECT coc FROM {t['users']} WHERE coc > ? ORDER BY coc LIMIT 1",
             "stale": f"INSERT INTO {t['pending']} SELECT entity_id, coc, ref FROM {t['users']} "
-            "WHERE valid_until IS NOT NULL AND valid_until <= ? "
-            "ON CONFLICT (entity_id) DO NOTHING",
+            "WHERE coc = ? AND valid_until <= ? ON CONFLICT (entity_id) DO NOTHING",
             "evaluated_since": f"DELETE FROM {t['pending']} WHERE entity_id IN "
             f"(SELECT entity_id FROM {t['users']} WHERE position >= ?)",
             "pending_after": f"SELECT entity_id FROM {t['pending']} WHERE entity_id > ? "
@@ -431,8 +433,11 @@ class Projector:
 
     def mark_stale(self) -> None:
         """Queue users whose status changes by itself by now (a certificate expiring)."""
+        now, coc = rows.iso(self.clock.now()), ""
         with self.db.transaction() as cursor:
-            self.db.execute(cursor, self.sql["stale"], (rows.iso(self.clock.now()),))
+            while found := self.db.query(cursor, self.sql["next_coc"], (coc,)):
+                coc = found[0][0]
+                self.db.execute(cursor, self.sql["stale"], (coc, now))
 
     def evaluate_pending(self, chunk: int = CHUNK) -> int:
         """Derive up to ``chunk`` queued agencies or intakes or, when none is left (deriving

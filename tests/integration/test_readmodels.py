@@ -26,7 +26,7 @@ from ledger.domain.end_users import EndUser
 from ledger.errors import LedgerError
 from ledger.ids import entity_id
 from projections.compliance.service import ComplianceService
-from projections.readmodels import generations
+from projections.readmodels import generations, rows
 from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower
 from projections.readmodels.queries import TABLES_ONLY, NeedsStore, ReadModels
@@ -340,6 +340,46 @@ def test_a_page_of_an_agency_s_users_reads_that_agency_s_users_only(
     else:
         plan = db.fetchall("EXPLAIN QUERY PLAN " + statement, params)
         assert "(coc=? AND agency_ref=? AND ref>?)" in str(plan)
+
+
+def test_users_whose_status_lapsed_by_itself_are_queued_again_in_every_coc(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """``mark_stale`` (the service's runner, once a minute): the users whose projected status
+    lapsed by itself since (``valid_until`` passed) are queued and evaluated again, in every
+    CoC; each CoC's are found through the (coc, valid_until) index, not by reading every
+    user's row while holding the store's writer lock."""
+    live = generations.ensure_current(db, clock.now())
+    follower = Follower(ledger, db, live, clock)
+    follower.catch_up()
+    projector = follower.projector
+    users = db.table(db.prefix(live) + "users")
+    later = clock.now() + timedelta(days=3 * 365)
+    lapsed = db.fetchall(
+        f"SELECT coc, ref FROM {users} WHERE valid_until <= ? ORDER BY coc, ref",
+        (rows.iso(later),),
+    )
+    assert len({coc for coc, _ in lapsed}) > 1
+    projector.mark_stale()
+    assert projector.pending() == 0  # nothing has lapsed yet
+    clock.set(later)
+    projector.mark_stale()
+    assert projector.pending() == len(lapsed)
+    follower.catch_up()
+    assert projector.pending() == 0
+    assert not db.fetchall(f"SELECT ref FROM {users} WHERE valid_until <= ?", (rows.iso(later),))
+
+    params = ("WI-500", rows.iso(later))
+    statement = projector.sql["stale"].split(" SELECT ", 1)[1].split(" ON CONFLICT")[0]
+    if db.postgres:
+        with db.transaction(commit=False) as cursor:
+            db.execute(cursor, "SET LOCAL enable_seqscan = off")
+            plan = db.query(cursor, "EXPLAIN SELECT " + statement, params)
+        [condition] = [line for (line,) in plan if "Index Cond" in line]
+        assert "(coc = 'WI-500'::text) AND (valid_until <=" in condition
+    else:
+        plan = db.fetchall("EXPLAIN QUERY PLAN SELECT " + statement, params)
+        assert "(coc=? AND valid_until<?)" in str(plan)
 
 
 def test_a_transfer_of_agency_moves_the_user_between_agency_counts(

@@ -70,6 +70,7 @@ def test_a_sealer_resumes_from_its_tables_and_racing_sealers_build_one_tree(
     log: Ledger, keyed_settings: Settings
 ) -> None:
     store = IntegrityStore(log)
+    assert store.tree_size() == 0  # nothing sealed yet
     first = Sealer(log, store, "test")
     assert first.step(batch=500) == 500
     second = Sealer(log, IntegrityStore(log), "test")  # a second process, started now

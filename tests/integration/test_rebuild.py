@@ -22,7 +22,7 @@ from ledger.domain.organisations import CoC
 from ledger.ids import entity_id
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
-from projections.readmodels import generations, queries
+from projections.readmodels import diff, generations, queries
 from projections.readmodels.db import OLD_PAYLOAD_COLUMN, ReadModelDb
 from projections.readmodels.entities import EntitiesAtPosition
 from projections.readmodels.follower import Follower, Step
@@ -87,6 +87,54 @@ def test_a_what_if_rebuild_prints_who_would_change_status_and_switches_nothing(
     )
     assert generations.current(db) == 1
     assert [g.number for g in generations.generations(db)] == [1]  # the candidate is gone
+
+
+def test_the_diff_of_two_generations_is_read_a_page_at_a_time(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The diff of a switch reads each generation a page of users at a time (memory does not
+    grow with the users) and finds every user changed, added and gone, as reading both
+    whole tables does, in order of (coc, ref)."""
+    old = generations.begin(db, clock.now(), "old")
+    Follower(ledger, db, old, clock).catch_up()
+    new = generations.begin(db, clock.now(), "new")
+    Follower(ledger, db, new, clock, what_if={"WI-500": "2026.2"}).catch_up()
+    old_users, new_users = (db.table(db.prefix(g) + "users") for g in (old, new))
+    refs = db.fetchall(f"SELECT coc, ref FROM {new_users} ORDER BY coc, ref")
+    with db.transaction() as cursor:  # one user only in the old, one only in the new
+        db.execute(cursor, f"DELETE FROM {new_users} WHERE coc = ? AND ref = ?", refs[0])
+        db.execute(cursor, f"DELETE FROM {old_users} WHERE coc = ? AND ref = ?", refs[-1])
+        db.execute(  # and one whose overall status alone differs
+            cursor,
+            f"UPDATE {old_users} SET overall = 'x' WHERE coc = ? AND ref = ?",
+            refs[len(refs) // 2],
+        )
+
+    def whole(table: str) -> dict[tuple[str, str], tuple[str, dict[str, str]]]:
+        found = db.fetchall(f"SELECT coc, ref, overall, evaluation FROM {table}")
+        return {
+            (coc, ref): (overall, {c["clause"]: c["state"] for c in orjson.loads(e)["clauses"]})
+            for coc, ref, overall, e in found
+        }
+
+    before, after = whole(old_users), whole(new_users)
+    expected = []
+    for coc, ref in sorted(before.keys() | after.keys()):
+        was, now = before.get((coc, ref), (None, {})), after.get((coc, ref), (None, {}))
+        clauses = tuple(
+            (c, was[1].get(c), now[1].get(c))
+            for c in sorted(was[1].keys() | now[1].keys())
+            if was[1].get(c) != now[1].get(c)
+        )
+        if clauses or was[0] != now[0]:
+            expected.append(diff.StatusChange(coc, ref, was[0], now[0], clauses))
+    monkeypatch.setattr(diff, "PAGE", 2)
+    found = diff.diff_generations(db, old, new)
+    assert (found.users_before, found.users_after) == (len(before), len(after))
+    assert found.changes == expected
+    assert found.changes[0].after is None  # gone from the new generation
+    assert found.changes[-1].before is None  # new in it
+    assert len(expected) >= 4  # the what-if changed a user's status too
 
 
 def test_a_rebuild_switches_to_a_generation_equal_to_the_live_one(

@@ -27,15 +27,15 @@ def known_at(ledger: Ledger, moment: datetime) -> Callable[[type[A], UUID], A | 
     only from its events recorded by then; None for an entity not yet known."""
 
     def load(cls: type[A], aggregate_id: UUID) -> A | None:
+        events = list(ledger.events.get(aggregate_id))  # in version order, read once
         version = 0
-        for event in ledger.events.get(aggregate_id):
+        for event in events:
             if isinstance(event, LedgerEvent) and event.timestamp <= moment:
                 version = max(version, event.originator_version)
         if not version:
             return None
-        aggregate: object = ledger.repository.get(
-            aggregate_id, version=version, projector_func=mutate_all
-        )
+        known = (event for event in events if event.originator_version <= version)
+        aggregate: object = mutate_all(None, known)
         return aggregate if isinstance(aggregate, cls) else None
 
     return load

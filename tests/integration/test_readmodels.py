@@ -31,6 +31,7 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower
 from projections.readmodels.queries import TABLES_ONLY, NeedsStore, ReadModels
 from projections.readmodels.runner import CurrentGenerationRunner
+from projections.readmodels.timetravel import known_at
 from tests.integration.builders import user
 from tests.integration.readmodels_support import (
     assert_agrees_with_the_store,
@@ -380,6 +381,34 @@ def test_users_whose_status_lapsed_by_itself_are_queued_again_in_every_coc(
     else:
         plan = db.fetchall("EXPLAIN QUERY PLAN SELECT " + statement, params)
         assert "(coc=? AND valid_until<?)" in str(plan)
+
+
+def test_an_entity_as_known_at_a_recorded_time_is_its_history_recorded_by_then(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """Time travel's loader "as known at K" (``known_at``) gives each entity built from the
+    events recorded by K (read once), the repository's aggregate at that version; None
+    before its first."""
+    for coc, ref in USERS:  # each user gets later facts, recorded a day apart
+        for course in ("MO-SECURITY-PRIVACY", "WI-CE-CORE"):
+            clock.set(clock.now() + timedelta(days=1))
+            completion = RecordCourseCompletion(
+                coc=coc, user_ref=ref, course_code=course, provider="LMS", effective_at=clock.now()
+            )
+            run(ledger, completion, CALLER)
+    for coc, ref in USERS:
+        user_id = entity_id(EndUser.kind, coc, ref)
+        events = list(ledger.events.get(user_id))
+        moments = sorted({e.timestamp for e in events})
+        assert known_at(ledger, moments[0] - timedelta(seconds=1))(EndUser, user_id) is None
+        for moment in moments:
+            version = max(e.originator_version for e in events if e.timestamp <= moment)
+            loaded = known_at(ledger, moment)(EndUser, user_id)
+            expected = ledger.repository.get(user_id, version=version)
+            assert loaded is not None
+            assert loaded.version == version
+            assert list(loaded.facts()) == list(expected.facts())
+        assert len(moments) >= 3
 
 
 def test_a_transfer_of_agency_moves_the_user_between_agency_counts(

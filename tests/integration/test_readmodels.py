@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import orjson
@@ -295,6 +295,16 @@ def test_a_generation_made_before_user_counts_gets_them_counted_when_next_follow
     assert_agrees_with_the_store(ledger, db, live, clock.now())
 
 
+def _plan(db: ReadModelDb, statement: str, params: Sequence[object]) -> str:
+    """How the store would run ``statement``: SQLite's query plan, or PostgreSQL's with
+    sequential scans discouraged (its tables here are too small for an index to pay)."""
+    if db.postgres:
+        with db.transaction(commit=False) as cursor:
+            db.execute(cursor, "SET LOCAL enable_seqscan = off")
+            return str(db.query(cursor, "EXPLAIN " + statement, params))
+    return str(db.fetchall("EXPLAIN QUERY PLAN " + statement, params))
+
+
 def test_a_page_of_an_agency_s_users_reads_that_agency_s_users_only(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,17 +340,12 @@ def test_a_page_of_an_agency_s_users_reads_that_agency_s_users_only(
     models.users_json("WI-500", clock.now(), agency="WI-NWH", limit=2)
     monkeypatch.undo()
     [(statement, params)] = [(s, p) for s, p in asked if "agency_ref" in s]
+    plan = _plan(db, statement, params)  # the agency and the ref are both the index's
     if db.postgres:
-        with db.transaction(commit=False) as cursor:
-            db.execute(cursor, "SET LOCAL enable_seqscan = off")
-            plan = db.query(cursor, "EXPLAIN " + statement, params)
-        # the agency and the ref are both the index's: no sort, no walk of the CoC
-        [condition] = [line for (line,) in plan if "Index Cond" in line]
-        assert f"{db.prefix(live)}users_i0" in str(plan)
-        assert "(agency_ref = 'WI-NWH'::text) AND (ref > ''::text)" in condition
+        assert f"{db.prefix(live)}users_i0" in plan
+        assert "(agency_ref = 'WI-NWH'::text) AND (ref > ''::text)" in plan
     else:
-        plan = db.fetchall("EXPLAIN QUERY PLAN " + statement, params)
-        assert "(coc=? AND agency_ref=? AND ref>?)" in str(plan)
+        assert "(coc=? AND agency_ref=? AND ref>?)" in plan
 
 
 def test_users_whose_status_lapsed_by_itself_are_queued_again_in_every_coc(
@@ -372,15 +377,11 @@ def test_users_whose_status_lapsed_by_itself_are_queued_again_in_every_coc(
 
     params = ("WI-500", rows.iso(later))
     statement = projector.sql["stale"].split(" SELECT ", 1)[1].split(" ON CONFLICT")[0]
+    plan = _plan(db, "SELECT " + statement, params)
     if db.postgres:
-        with db.transaction(commit=False) as cursor:
-            db.execute(cursor, "SET LOCAL enable_seqscan = off")
-            plan = db.query(cursor, "EXPLAIN SELECT " + statement, params)
-        [condition] = [line for (line,) in plan if "Index Cond" in line]
-        assert "(coc = 'WI-500'::text) AND (valid_until <=" in condition
+        assert "Index Cond: ((coc = 'WI-500'::text) AND (valid_until <=" in plan
     else:
-        plan = db.fetchall("EXPLAIN QUERY PLAN SELECT " + statement, params)
-        assert "(coc=? AND valid_until<?)" in str(plan)
+        assert "(coc=? AND valid_until<?)" in plan
 
 
 def test_an_entity_as_known_at_a_recorded_time_is_its_history_recorded_by_then(

@@ -24,21 +24,29 @@ A = TypeVar("A", bound=LedgerAggregate)
 
 def known_at(ledger: Ledger, moment: datetime) -> Callable[[type[A], UUID], A | None]:
     """A loader giving each entity as the ledger knew it at ``moment`` (recorded time): built
-    only from its events recorded by then; None for an entity not yet known."""
+    only from its events recorded by then; None for an entity not yet known. Each entity is
+    built once per loader (one answer): a page of a CoC's users asks for their CoC, agency
+    and its agreements again for every user, and an agency's history grows with the log."""
+    built: dict[UUID, object] = {}
 
     def load(cls: type[A], aggregate_id: UUID) -> A | None:
-        events = list(ledger.events.get(aggregate_id))  # in version order, read once
-        version = 0
-        for event in events:
-            if isinstance(event, LedgerEvent) and event.timestamp <= moment:
-                version = max(version, event.originator_version)
-        if not version:
-            return None
-        known = (event for event in events if event.originator_version <= version)
-        aggregate: object = mutate_all(None, known)
+        if aggregate_id not in built:
+            built[aggregate_id] = _as_known(ledger, aggregate_id, moment)
+        aggregate = built[aggregate_id]
         return aggregate if isinstance(aggregate, cls) else None
 
     return load
+
+
+def _as_known(ledger: Ledger, aggregate_id: UUID, moment: datetime) -> object:
+    events = list(ledger.events.get(aggregate_id))  # in version order, read once
+    version = 0
+    for event in events:
+        if isinstance(event, LedgerEvent) and event.timestamp <= moment:
+            version = max(version, event.originator_version)
+    if not version:
+        return None
+    return mutate_all(None, (event for event in events if event.originator_version <= version))
 
 
 class TimeTravel:

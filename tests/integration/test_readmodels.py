@@ -31,7 +31,7 @@ from projections.readmodels.db import ReadModelDb
 from projections.readmodels.follower import Follower
 from projections.readmodels.queries import TABLES_ONLY, NeedsStore, ReadModels
 from projections.readmodels.runner import CurrentGenerationRunner
-from projections.readmodels.timetravel import known_at
+from projections.readmodels.timetravel import TimeTravel, known_at
 from tests.integration.builders import user
 from tests.integration.readmodels_support import (
     assert_agrees_with_the_store,
@@ -410,6 +410,28 @@ def test_an_entity_as_known_at_a_recorded_time_is_its_history_recorded_by_then(
             assert loaded.version == version
             assert list(loaded.facts()) == list(expected.facts())
         assert len(moments) >= 3
+
+
+def test_a_coc_as_known_at_a_recorded_time_reads_each_entity_once(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole CoC as known at K (a page of its users): the CoC, agencies and agreements
+    that every user's evaluation asks for again are read from the store once per answer,
+    and each user's status is the one found asking for that user alone."""
+    follower = Follower(ledger, db, generations.ensure_current(db, clock.now()), clock)
+    for number in range(3):  # users of the same agency
+        _perform(ledger, clock, ("register", 0, number), follower)
+    _, models = _followed(ledger, db, clock)
+    coc, now = "MO-606", clock.now()
+    refs = models.user_refs(coc)
+    assert len(refs) == 4
+    alone = [entry for ref in refs for entry in TimeTravel(ledger).coc(coc, [ref], now, now)]
+    reads: list[object] = []
+    get = ledger.events.get
+    monkeypatch.setattr(ledger.events, "get", lambda i, *a: reads.append(i) or get(i, *a))
+    assert TimeTravel(ledger).coc(coc, refs, now, now) == alone
+    assert len(reads) > len(refs)  # the users, their CoC, agencies and agreements
+    assert len(reads) == len(set(reads))  # none read twice
 
 
 def test_a_transfer_of_agency_moves_the_user_between_agency_counts(

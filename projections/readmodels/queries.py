@@ -267,50 +267,61 @@ class ReadModels:
         ``known_at``); ``limit`` events after version ``after``."""
         t = self._tables()
         entity = (
-            f"entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? "
-            "AND ref = ?) AND recorded_at <= ?"
+            f"a.entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? AND ref = ?)"
         )
-        key = (coc, kind, ref, rows.iso(known_at) if known_at else "9999")
-        links = self.db.fetchall(
-            f"SELECT version, position, type, corrects_version FROM {t['audit']} "
-            f"WHERE {entity} ORDER BY version",
-            key,
-        )
+        key = (coc, kind, ref)
+        # every line of the entity, to link corrections both ways; as known at a moment,
+        # each with its event (the log's row), to keep those recorded by then
+        columns = "a.version, a.position, a.type, a.corrects_version"
+        if known_at is None:
+            links = self.db.fetchall(
+                f"SELECT {columns} FROM {t['audit']} a WHERE {entity} ORDER BY a.version", key
+            )
+        else:
+            moment = rows.iso(known_at) or ""
+            links = [
+                line
+                for line in self.db.fetchall(
+                    f"SELECT {columns}, log.state FROM {t['audit']} a {self.db.log_join('a')} "
+                    f"WHERE {entity} ORDER BY a.version",
+                    key,
+                )
+                if rows.utc_text(orjson.loads(line[4])["timestamp"]) <= moment
+            ]
         if not links:
             raise NotFound(f"no {kind} {ref!r} in {coc}")
-        position_of = {v: p for v, p, _, _ in links}
+        position_of = {v: p for v, p, *_ in links}
         corrected_by: dict[int, list[dict[str, Any]]] = {}
-        for v, p, typ, corrects in links:
+        for v, p, typ, corrects, *_ in links:
             if corrects is not None and corrects in position_of:
                 corrected_by.setdefault(corrects, []).append(
                     {"version": v, "position": p, "type": typ}
                 )
-        found = self.db.fetchall(
-            "SELECT a.position, a.version, a.type, a.event_id, a.effective_at, a.recorded_at, "
-            "a.actor, a.source, a.request_id, a.corrects_version, log.state "
-            f"FROM {t['audit']} a {self.db.log_join('a')} "
-            f"WHERE {entity} AND a.version > ? ORDER BY a.version LIMIT ?",
-            (*key, after, limit),
-        )
-        return [
-            {
-                "position": p,
-                "version": v,
-                "type": typ,
-                "event_id": eid,
-                "effective_at": eff,
-                "recorded_at": rec,
-                "actor": actor,
-                "source": source,
-                "request_id": req,
-                "payload": orjson.loads(payload),
-                "corrects": {"version": corrects, "position": position_of[corrects]}
-                if corrects is not None and corrects in position_of
-                else None,
-                "corrected_by": corrected_by.get(v, []),
-            }
-            for p, v, typ, eid, eff, rec, actor, source, req, corrects, payload in found
-        ]
+        if known_at is None:
+            found = self.db.fetchall(
+                f"SELECT {columns}, log.state FROM {t['audit']} a {self.db.log_join('a')} "
+                f"WHERE {entity} AND a.version > ? ORDER BY a.version LIMIT ?",
+                (*key, after, limit),
+            )
+        else:
+            found = [line for line in links if line[0] > after][:limit]
+        trail = []
+        for v, p, typ, corrects, stored in found:
+            state = orjson.loads(stored)
+            trail.append(
+                {
+                    "position": p,
+                    "version": v,
+                    "type": typ,
+                    **rows.audit_fields(state),
+                    "payload": state,
+                    "corrects": {"version": corrects, "position": position_of[corrects]}
+                    if corrects is not None and corrects in position_of
+                    else None,
+                    "corrected_by": corrected_by.get(v, []),
+                }
+            )
+        return trail
 
     # --- lag -----------------------------------------------------------------------------
 

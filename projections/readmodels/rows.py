@@ -47,34 +47,43 @@ def utc_text(stored: str) -> str:
     return iso(datetime.fromisoformat(stored)) or ""
 
 
-def audit_row(
+def audit_line(
+    position: int, entity: str, version: int, coc: str, kind: str, ref: str, name: str
+) -> tuple[Any, ...]:
+    """One line of an entity's audit trail: which entity's event (of class ``name``) is at
+    log position ``position``. The event itself, with both clocks and who recorded it, is the
+    log's row there (see ``db.log_join`` and ``audit_fields``). The version a correction
+    corrects is filled in by the projector (see ``Projector``)."""
+    return (position, entity, version, coc, kind, ref, name, None)
+
+
+def audit_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail says of an event, from its stored fields: its id, both clocks
+    (as the tables write times, see ``utc_text``), who recorded it, from where, in which
+    request."""
+    return {
+        "event_id": state["event_id"].replace("-", ""),
+        "effective_at": utc_text(state["effective_at"]),
+        "recorded_at": utc_text(state["timestamp"]),
+        "actor": state["actor"],
+        "source": state["source"],
+        "request_id": state["request_id"],
+    }
+
+
+def old_audit_line(
     position: int,
     entity: str,
+    version: int,
+    coc: str,
     kind: str,
     ref: str,
     name: str,
     state: dict[str, Any],
 ) -> tuple[Any, ...]:
-    """One line of an entity's audit trail, from the event's stored fields: both clocks, who
-    recorded it. The event as stored is the log's row at ``position`` (see
-    ``db.log_join``). The version a correction corrects is filled in by the projector (see
-    ``Projector``)."""
-    return (
-        position,
-        entity,
-        state["originator_version"],
-        state["coc"],
-        kind,
-        ref,
-        name,
-        state["event_id"].replace("-", ""),
-        utc_text(state["effective_at"]),
-        utc_text(state["timestamp"]),
-        state["actor"],
-        state["source"],
-        state["request_id"],
-        None,
-    )
+    """A line of a generation made by an older version, which holds the event's fields too
+    (``db.OLD_EVENT_COLUMNS``)."""
+    return (position, entity, version, coc, kind, ref, name, *audit_fields(state).values(), None)
 
 
 def agreement_summary(agreement: Agreement, as_of: datetime) -> dict[str, Any]:

@@ -156,12 +156,6 @@ def _expected_audit(ledger: Ledger) -> list[tuple[Any, ...]]:
                 aggregate.kind,
                 ref_of(aggregate),
                 type(event).__qualname__,
-                event.event_id.hex,
-                rows.iso(event.effective_at),
-                rows.iso(event.timestamp),
-                event.actor,
-                event.source.value,
-                event.request_id,
                 corrects,
                 notification.state,
             )

@@ -22,8 +22,13 @@ from ledger.domain.organisations import CoC
 from ledger.ids import entity_id
 from ledger.settings import Settings
 from projections.compliance.service import ComplianceService
-from projections.readmodels import diff, generations, queries
-from projections.readmodels.db import OLD_PAYLOAD_COLUMN, ReadModelDb
+from projections.readmodels import diff, generations, queries, rows
+from projections.readmodels.db import (
+    OLD_EVENT_COLUMNS,
+    OLD_PAYLOAD_COLUMN,
+    TABLES,
+    ReadModelDb,
+)
 from projections.readmodels.entities import EntitiesAtPosition
 from projections.readmodels.follower import Follower, Step
 from projections.readmodels.queries import ReadModels
@@ -530,30 +535,57 @@ def test_an_audit_line_shows_the_event_as_stored_whatever_its_text_holds(
     assert lines == joined > 0
 
 
-def test_a_generation_whose_audit_lines_copy_each_event_is_followed_in_that_shape(
-    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+def _older_audit_shape(db: ReadModelDb, number: int, copies: bool) -> None:
+    """Give generation ``number``'s audit table (before any line) the shape an older version
+    made: the event's fields between ``type`` and ``corrects_version``, and with ``copies``
+    a copy of the event after them all."""
+    audit = db.table(db.prefix(number) + "audit")
+    columns = TABLES["audit"][0].replace(
+        "corrects_version INTEGER", f"{OLD_EVENT_COLUMNS}, corrects_version INTEGER"
+    ) + (f", {OLD_PAYLOAD_COLUMN} TEXT NOT NULL" if copies else "")
+    if not db.postgres:
+        columns = columns.replace("BIGINT PRIMARY KEY", "INTEGER PRIMARY KEY")
+    with db.transaction() as cursor:
+        db.execute(cursor, f"DROP TABLE {audit}")
+        db.execute(cursor, f"CREATE TABLE {audit} ({columns})")
+        db.create_entity_index(cursor, number)
+    db.add_missing_indexes(number)
+
+
+@pytest.mark.parametrize("copies", [False, True], ids=["fields", "fields-and-copies"])
+def test_a_generation_of_an_older_audit_shape_is_followed_in_that_shape(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, copies: bool
 ) -> None:
-    """A generation made by an older version holds a copy of each event in its audit lines
-    (``payload``): followed, it goes on copying them (in bulk on PostgreSQL, where COPY's
-    text format escapes tabs, newlines and backslashes), each exactly the event as stored;
-    and it reads as a generation of the new shape does."""
+    """A generation made by an older version holds each event's fields in its audit lines
+    (the oldest a copy of the event too, ``payload``): followed, in batches then line by line,
+    it goes on writing them (copies through COPY on PostgreSQL, whose text format escapes
+    tabs, newlines and backslashes), each as the event stored says; and the columns both
+    shapes have say what a generation of the new shape says."""
     fresh = generations.begin(db, clock.now(), "new shape")
     Follower(ledger, db, fresh, clock).catch_up()
     older = generations.begin(db, clock.now(), "older shape")
-    audit = db.table(db.prefix(older) + "audit")
-    with db.transaction() as cursor:  # as an older version made it, before any line
-        db.execute(cursor, f"ALTER TABLE {audit} ADD COLUMN payload TEXT NOT NULL DEFAULT ''")
-    Follower(ledger, db, older, clock).catch_up()
+    _older_audit_shape(db, older, copies)
+    Follower(ledger, db, older, clock, batch_size=7).catch_up()
     reason = _retract_with_awkward_text(ledger)
     for number in (fresh, older):  # then line by line
         Follower(ledger, db, number, clock).catch_up()
-    copies = db.fetchall(f"SELECT position, payload FROM {audit} ORDER BY position")
+    audit = db.table(db.prefix(older) + "audit")
+    fields = ", ".join(c.split()[0] for c in OLD_EVENT_COLUMNS.split(", "))
+    copy = f", {OLD_PAYLOAD_COLUMN}" if copies else ""
+    lines = db.fetchall(f"SELECT position, {fields}{copy} FROM {audit} ORDER BY position")
     stored = ledger.recorder.select_notifications(start=1, limit=1_000_000)
     by_position = {n.id: n.state for n in stored}
-    assert len(copies) > 50
-    assert all(payload.encode() == by_position[position] for position, payload in copies)
-    assert orjson.loads(copies[-1][1])["reason"] == reason
+    assert len(lines) > 50
+    for position, *written in lines:
+        state = orjson.loads(by_position[position])
+        expected = list(rows.audit_fields(state).values())
+        if copies:
+            expected.append(by_position[position].decode())
+        assert written == expected, position
+    assert orjson.loads(by_position[lines[-1][0]])["reason"] == reason
     assert snapshot(db, older) == snapshot(db, fresh)
+    assert OLD_PAYLOAD_COLUMN not in db.columns(db.prefix(fresh) + "audit")
+    assert "actor" not in db.columns(db.prefix(fresh) + "audit")
 
 
 def test_entities_read_together_at_a_position_equal_those_read_one_by_one(

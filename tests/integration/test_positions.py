@@ -89,3 +89,39 @@ def _analysed(ledger: Ledger) -> bool:
             (recorder.datastore.schema, recorder.events_table_name),
         )
         return bool(cursor.fetchall()[0]["analysed"])
+
+
+def test_reading_entities_at_a_position_leaves_the_connection_s_settings_as_they_were(
+    ledger: Ledger,
+) -> None:
+    """On PostgreSQL a read of entities at a position asks for no parallel workers
+    (``PostgresPositions``), for that read's transaction only: the pool's connections keep
+    the server's setting for every other query."""
+    load_demo(ledger)
+    if ledger.settings.backend == "sqlite":
+        return
+    recorder: Any = ledger.recorder
+    show = "SELECT current_setting('max_parallel_workers_per_gather') AS workers"
+
+    def setting() -> str:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(show)
+            return str(cursor.fetchall()[0]["workers"])
+
+    before = setting()
+    assert before != "0"  # the server's default (2)
+    agency_user = user(ledger, "WI-500", "wi-u1")
+    for _ in range(3):
+        assert ledger.positions.events_at([agency_user.id], ledger.head())
+    assert [setting() for _ in range(3)] == [before] * 3
+    # what the read's own statement sees: a statement in its place reports the setting as
+    # its one event's topic
+    positions: Any = ledger.positions
+    positions._events_at = (
+        "SELECT (%s::uuid[])[1] AS originator_id, 1 AS originator_version, "
+        "current_setting('max_parallel_workers_per_gather') AS topic, "
+        "''::bytea AS state, %s::bigint AS notification_id"
+    )
+    [(_, _, seen, _, _)] = positions.events_at([agency_user.id], ledger.head())
+    assert seen == "0"
+    assert setting() == before

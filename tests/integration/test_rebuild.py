@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import timedelta
 from types import ModuleType
+from typing import Any
 
 import orjson
 import pytest
@@ -30,6 +31,7 @@ from projections.readmodels.db import (
     ReadModelDb,
 )
 from projections.readmodels.entities import EntitiesAtPosition
+from projections.readmodels.events import event_class
 from projections.readmodels.follower import Follower, Step
 from projections.readmodels.queries import ReadModels
 from tests.conftest import CALLER
@@ -286,6 +288,49 @@ def test_a_worker_s_rows_carry_the_position_they_were_evaluated_at(
     assert started_at == 0
     assert evaluated.users
     assert {row[9] for row in evaluated.users} == {ledger.head()}  # the position column
+
+
+def test_applying_in_bulk_decodes_only_events_that_create_or_correct(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit line names its event without any of its fields, and its CoC is its entity's
+    (kept with the entity's key): applied in bulk, an event is decoded only when it creates
+    an entity (its key) or corrects an event (what it corrects)."""
+    completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
+    retraction = RetractEvent(
+        coc="WI-500",
+        entity_kind="user",
+        entity_ref=LATE,
+        event_id=completion.event_id,
+        reason="recorded for the wrong person",
+    )
+    run(ledger, retraction, CALLER)
+    number = generations.begin(db, clock.now(), "decoding")
+    projector = Follower(ledger, db, number, clock).projector
+    log = ledger.recorder.select_notifications(start=1, limit=1_000_000)
+    needed = [
+        n.id
+        for n in log
+        if (found := event_class(n.topic)) is not None and (found.creates or found.corrects)
+    ]
+    decoded: list[int] = []
+    to_state = ledger.event_mapper.to_state
+
+    def counting(stored: Any) -> Any:
+        decoded.append(stored.id)
+        return to_state(stored)
+
+    projector.begin_bulk()
+    with monkeypatch.context() as patched:
+        patched.setattr(ledger.event_mapper, "to_state", counting)
+        for start in range(0, len(log), 50):
+            projector.apply(log[start : start + 50])
+    projector.end_bulk()
+    assert decoded == needed
+    assert any(event_class(n.topic).corrects for n in log if n.id in needed)  # type: ignore[union-attr]
+    assert len(needed) < len(log) / 3
+    lines = db.fetchall(f"SELECT COUNT(*) FROM {db.table(db.prefix(number) + 'audit')}")
+    assert lines == [(sum(1 for n in log if event_class(n.topic) is not None),)]
 
 
 def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_linked(

@@ -77,6 +77,45 @@ def test_a_generation_holds_users_agencies_regions_and_the_audit_trail(
     }
 
 
+def test_an_audit_trail_as_known_at_a_moment_reads_in_pages_what_the_log_says(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """An audit line names its event; its id, clocks and who recorded it are read from the
+    log's row, and a page as known at a moment keeps the lines recorded by then: pages of
+    two read as known at a moment equal the whole trail's lines recorded by then."""
+    number = generations.ensure_current(db, clock.now())
+    coc, ref = "WI-500", "wi-u1"
+    clock.advance(timedelta(hours=1))
+    run(ledger, RecordDeparture(coc=coc, user_ref=ref, reason="moved"), CALLER)
+    Follower(ledger, db, number, clock).catch_up()
+    models = ReadModels(ledger, db, ComplianceService(ledger))
+    whole = models.audit_trail(coc, "user", ref)
+    stored = {
+        e.originator_version: e for e in ledger.repository.get(user(ledger, coc, ref).id)._facts
+    }
+    for line in whole:
+        event = stored[line["version"]]
+        assert line["event_id"] == event.event_id.hex
+        assert (line["effective_at"], line["recorded_at"]) == (
+            rows.iso(event.effective_at),
+            rows.iso(event.timestamp),
+        )
+        assert (line["actor"], line["source"], line["request_id"]) == (
+            event.actor,
+            event.source.value,
+            event.request_id,
+        )
+    moment = stored[whole[-1]["version"]].timestamp - timedelta(seconds=1)
+    expected = [line for line in whole if line["recorded_at"] <= rows.iso(moment)]
+    assert 2 < len(expected) < len(whole)
+    paged: list[dict[str, object]] = []
+    while page := models.audit_trail(
+        coc, "user", ref, moment, after=int(paged[-1]["version"]) if paged else 0, limit=2
+    ):
+        paged += page
+    assert paged == expected
+
+
 def test_following_in_small_batches_equals_a_rebuild_in_one_pass(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:

@@ -4,8 +4,9 @@ event decoded by the ledger's mapper) and how far the current generation has got
 The feed reads the audit table rather than the log: the log has no tenant column (a CoC's
 page would mean decoding every other tenant's events to drop them, and scanning without
 bound for a small CoC), and its events do not name their entity's ref. The audit table has
-the CoC, the entity's kind and ref and the event as stored, indexed by CoC and position, and
-its rows commit with the generation's position: the feed is complete up to that position.
+the CoC and the entity's kind and ref, indexed by CoC and position (each line joined to the
+log's row at its position for the event as stored), and its rows commit with the
+generation's position: the feed is complete up to that position.
 """
 
 from __future__ import annotations

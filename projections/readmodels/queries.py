@@ -7,8 +7,10 @@ import time
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import orjson
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.errors import NotFound
@@ -270,24 +272,23 @@ class ReadModels:
             f"a.entity_id = (SELECT id FROM {t['entities']} WHERE coc = ? AND kind = ? AND ref = ?)"
         )
         key = (coc, kind, ref)
+        columns = "a.version, a.position, a.type, a.corrects_version"
+        with_event = f"{columns}, a.entity_id, log.topic, log.state FROM {t['audit']} a " + (
+            self.db.log_join("a")
+        )
+        fields: dict[int, dict[str, Any]] = {}  # by version: each line's event, decoded once
         # every line of the entity, to link corrections both ways; as known at a moment,
         # each with its event (the log's row), to keep those recorded by then
-        columns = "a.version, a.position, a.type, a.corrects_version"
         if known_at is None:
             links = self.db.fetchall(
                 f"SELECT {columns} FROM {t['audit']} a WHERE {entity} ORDER BY a.version", key
             )
         else:
             moment = rows.iso(known_at) or ""
-            links = [
-                line
-                for line in self.db.fetchall(
-                    f"SELECT {columns}, log.state FROM {t['audit']} a {self.db.log_join('a')} "
-                    f"WHERE {entity} ORDER BY a.version",
-                    key,
-                )
-                if rows.utc_text(orjson.loads(line[4])["timestamp"]) <= moment
-            ]
+            every = self.db.fetchall(f"SELECT {with_event} WHERE {entity} ORDER BY a.version", key)
+            for version, _, _, _, entity_hex, topic, stored in every:
+                fields[version] = self._audit_fields(entity_hex, topic, stored, version)
+            links = [line for line in every if fields[line[0]]["recorded_at"] <= moment]
         if not links:
             raise NotFound(f"no {kind} {ref!r} in {coc}")
         position_of = {v: p for v, p, *_ in links}
@@ -299,29 +300,33 @@ class ReadModels:
                 )
         if known_at is None:
             found = self.db.fetchall(
-                f"SELECT {columns}, log.state FROM {t['audit']} a {self.db.log_join('a')} "
-                f"WHERE {entity} AND a.version > ? ORDER BY a.version LIMIT ?",
+                f"SELECT {with_event} WHERE {entity} AND a.version > ? ORDER BY a.version LIMIT ?",
                 (*key, after, limit),
             )
         else:
             found = [line for line in links if line[0] > after][:limit]
-        trail = []
-        for v, p, typ, corrects, stored in found:
-            state = orjson.loads(stored)
-            trail.append(
-                {
-                    "position": p,
-                    "version": v,
-                    "type": typ,
-                    **rows.audit_fields(state),
-                    "payload": state,
-                    "corrects": {"version": corrects, "position": position_of[corrects]}
-                    if corrects is not None and corrects in position_of
-                    else None,
-                    "corrected_by": corrected_by.get(v, []),
-                }
-            )
-        return trail
+        return [
+            {
+                "position": p,
+                "version": v,
+                "type": typ,
+                **(fields.get(v) or self._audit_fields(entity_hex, topic, stored, v)),
+                "payload": orjson.loads(stored),  # as stored
+                "corrects": {"version": corrects, "position": position_of[corrects]}
+                if corrects is not None and corrects in position_of
+                else None,
+                "corrected_by": corrected_by.get(v, []),
+            }
+            for v, p, typ, corrects, entity_hex, topic, stored in found
+        ]
+
+    def _audit_fields(
+        self, entity_hex: str, topic: str, stored: bytes, version: int
+    ) -> dict[str, Any]:
+        """What the audit trail says of an event (``rows.audit_fields``), decoded by the
+        ledger's mapper (older stored shapes upcast), as when its line held them."""
+        event = StoredEvent(UUID(hex=entity_hex), version, topic, bytes(stored))
+        return rows.audit_fields(self.ledger.event_mapper.to_state(event)[1])
 
     # --- lag -----------------------------------------------------------------------------
 

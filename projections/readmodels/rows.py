@@ -81,9 +81,25 @@ def old_audit_line(
     name: str,
     state: dict[str, Any],
 ) -> tuple[Any, ...]:
-    """A line of a generation made by an older version, which holds the event's fields too
-    (``db.OLD_EVENT_COLUMNS``)."""
-    return (position, entity, version, coc, kind, ref, name, *audit_fields(state).values(), None)
+    """A line of a generation made by an older version, which holds the event's fields too,
+    in the order of ``db.OLD_EVENT_COLUMNS``."""
+    fields = audit_fields(state)
+    return (
+        position,
+        entity,
+        version,
+        coc,
+        kind,
+        ref,
+        name,
+        fields["event_id"],
+        fields["effective_at"],
+        fields["recorded_at"],
+        fields["actor"],
+        fields["source"],
+        fields["request_id"],
+        None,
+    )
 
 
 def agreement_summary(agreement: Agreement, as_of: datetime) -> dict[str, Any]:

@@ -299,15 +299,7 @@ def test_applying_decodes_only_events_that_create_correct_or_are_kept(
     (kept with the entity's key): an event is decoded only when it creates an entity (its
     key), corrects an event (what it corrects), or, but in bulk, is applied to an aggregate
     kept in memory (any but a user's)."""
-    completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
-    retraction = RetractEvent(
-        coc="WI-500",
-        entity_kind="user",
-        entity_ref=LATE,
-        event_id=completion.event_id,
-        reason="recorded for the wrong person",
-    )
-    run(ledger, retraction, CALLER)
+    completion = _retract_late_completion(ledger, "recorded for the wrong person")
     number = generations.begin(db, clock.now(), "decoding")
     projector = Follower(ledger, db, number, clock).projector
     log = ledger.recorder.select_notifications(start=1, limit=1_000_000)
@@ -349,15 +341,7 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
 ) -> None:
     from projections.readmodels import follower
 
-    completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
-    retraction = RetractEvent(
-        coc="WI-500",
-        entity_kind="user",
-        entity_ref=LATE,
-        event_id=completion.event_id,
-        reason="recorded for the wrong person",
-    )
-    run(ledger, retraction, CALLER)
+    completion = _retract_late_completion(ledger, "recorded for the wrong person")
     retracted_at = ledger.head()
     complete_course(lambda c: run(ledger, c, CALLER), "WI-500", LATE, "WI-CE-CORE", clock.now())
     line_by_line = generations.begin(db, clock.now(), "line by line")
@@ -552,11 +536,9 @@ def test_a_second_pass_ahead_stopped_before_writing_leaves_every_user_it_changed
     assert snapshot(db, building) == snapshot(db, line_by_line)
 
 
-def _retract_with_awkward_text(ledger: Ledger) -> str:
-    """Retract a completion of LATE's with a reason that COPY's text format has to escape
-    (tabs, newlines, backslashes): returns the reason."""
+def _retract_late_completion(ledger: Ledger, reason: str) -> EndUser.CourseCompleted:
+    """Retract LATE's last course completion; returns the completion retracted."""
     completion = list(user(ledger, "WI-500", LATE).facts(EndUser.CourseCompleted))[-1]
-    reason = 'tab\there, line\nbreak, back\\slash, "quoted", \\N, café ✓'
     retraction = RetractEvent(
         coc="WI-500",
         entity_kind="user",
@@ -565,6 +547,14 @@ def _retract_with_awkward_text(ledger: Ledger) -> str:
         reason=reason,
     )
     run(ledger, retraction, CALLER)
+    return completion
+
+
+def _retract_with_awkward_text(ledger: Ledger) -> str:
+    """Retract a completion of LATE's with a reason that COPY's text format has to escape
+    (tabs, newlines, backslashes): returns the reason."""
+    reason = 'tab\there, line\nbreak, back\\slash, "quoted", \\N, café ✓'
+    _retract_late_completion(ledger, reason)
     return reason
 
 

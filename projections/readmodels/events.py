@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
+from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.domain.agreements import Agreement
@@ -16,6 +19,7 @@ from ledger.domain.obligations import DataPartnerIntake, FollowUp, IdempotencyRe
 from ledger.domain.organisations import Agency, CoC
 from ledger.domain.signing_keys import SigningKeys
 from ledger.domain.tokens import ApiToken
+from ledger.mapper import PydanticMapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +122,11 @@ def topic_named(name: str) -> str:
     if len(found) != 1:
         raise LookupError(f"{len(found)} event classes are named {name!r}")
     return found[0]
+
+
+def line_event(
+    mapper: PydanticMapper, entity_hex: str, version: int, topic: str, stored: bytes
+) -> dict[str, Any]:
+    """The stored fields of an audit line's event (the log's row joined to the line, see
+    ``db.log_join``), decoded by the ledger's mapper: older stored shapes are upcast."""
+    return mapper.to_state(StoredEvent(UUID(hex=entity_hex), version, topic, bytes(stored)))[1]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import Notification
 
 from ledger.application import Ledger
 from ledger.clock import Clock
@@ -32,7 +32,7 @@ from projections.readmodels.entities import (
     agency_of,
     ref_of,
 )
-from projections.readmodels.events import EventClass, event_class
+from projections.readmodels.events import EventClass, event_class, line_event
 
 CHUNK = 500  # users evaluated, or keys looked up, per statement
 REFS_KEPT = 200_000  # natural keys (and agencies) remembered across batches
@@ -338,13 +338,12 @@ class Projector:
         """Fill in the version each correction (entity id, corrected event id, its position)
         corrects: that of its entity's line whose event has the corrected event's id (none
         when there is no such event). Corrections are few: each reads its entity's events."""
-        to_state = self.ledger.event_mapper.to_state
+        mapper = self.ledger.event_mapper
         linked: list[tuple[int | None, int]] = []
         for entity, corrected, position in corrections:
-            entity_id = UUID(hex=entity)
             found = None
             for version, topic, state in self.db.query(cursor, self.sql["lines"], (entity,)):
-                fields = to_state(StoredEvent(entity_id, version, topic, bytes(state)))[1]
+                fields = line_event(mapper, entity, version, topic, state)
                 if fields["event_id"].replace("-", "") == corrected:
                     found = version
                     break

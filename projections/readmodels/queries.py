@@ -7,10 +7,8 @@ import time
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.errors import NotFound
@@ -18,6 +16,7 @@ from projections.compliance.results import Evaluation
 from projections.compliance.service import ComplianceService
 from projections.readmodels import generations, rows
 from projections.readmodels.db import ReadModelDb
+from projections.readmodels.events import line_event
 
 ALL = 2**62  # a LIMIT that keeps everything, on SQLite and PostgreSQL alike
 # the columns rows.user_answer makes a user's answer of, for a generation made before its
@@ -273,9 +272,8 @@ class ReadModels:
         )
         key = (coc, kind, ref)
         columns = "a.version, a.position, a.type, a.corrects_version"
-        with_event = f"{columns}, a.entity_id, log.topic, log.state FROM {t['audit']} a " + (
-            self.db.log_join("a")
-        )
+        log = self.db.log_join("a")
+        with_event = f"{columns}, a.entity_id, log.topic, log.state FROM {t['audit']} a {log}"
         fields: dict[int, dict[str, Any]] = {}  # by version: each line's event, decoded once
         # every line of the entity, to link corrections both ways; as known at a moment,
         # each with its event (the log's row), to keep those recorded by then
@@ -325,8 +323,9 @@ class ReadModels:
     ) -> dict[str, Any]:
         """What the audit trail says of an event (``rows.audit_fields``), decoded by the
         ledger's mapper (older stored shapes upcast), as when its line held them."""
-        event = StoredEvent(UUID(hex=entity_hex), version, topic, bytes(stored))
-        return rows.audit_fields(self.ledger.event_mapper.to_state(event)[1])
+        return rows.audit_fields(
+            line_event(self.ledger.event_mapper, entity_hex, version, topic, stored)
+        )
 
     # --- lag -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from ledger.postgres_reads import SERIAL_PLANS
 from ledger.sql_lists import in_list
 
 if TYPE_CHECKING:  # imported only when PostgreSQL is configured
@@ -128,11 +129,9 @@ class PostgresPositions:
             "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s "
             "ORDER BY originator_id, originator_version"
         ).format(**names)
-        # a few thousand rows found by the key: on a small machine whose cores a rebuild's
-        # processes keep busy, starting parallel workers for each such read (the planner's
-        # choice) cost more than it saved. Whole-machine CPU of a 494,415-event rebuild, two
-        # alternating pairs: 33.5 and 34.6 s without them, 35.0 and 38.2 s with them
-        self._serial = "SET LOCAL max_parallel_workers_per_gather = 0"
+        # whole-machine CPU of a 494,415-event rebuild, two alternating pairs: 33.5 and
+        # 34.6 s without parallel workers for these reads, 35.0 and 38.2 s with them
+        self._serial = SERIAL_PLANS
         self._created_at = SQL(
             "SELECT originator_id, topic, state FROM {schema}.{table} "
             "WHERE originator_version = 1 AND topic = ANY(%s) AND notification_id <= %s "

@@ -29,6 +29,12 @@ from ledger.thread_reads import ThreadReads
 
 READ_ONLY = "-c default_transaction_read_only=on"
 
+# For the rest of a transaction, plan without parallel workers: for reads of a few thousand
+# rows found by a key, on a small machine whose cores a rebuild keeps busy, starting workers
+# for each read (the planner's choice where a table's statistics are missing or it is large)
+# cost more than it saved.
+SERIAL_PLANS = "SET LOCAL max_parallel_workers_per_gather = 0"
+
 
 class PostgresReads(ThreadReads[psycopg.Connection[Any]]):
     """Read-only queries on the server ``connection`` describes (psycopg's ``connect``

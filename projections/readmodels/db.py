@@ -10,7 +10,7 @@ from eventsourcing.persistence import Tracking
 
 from ledger.application import Ledger
 from ledger.own_tables import OwnTables
-from ledger.postgres_reads import PostgresReads
+from ledger.postgres_reads import SERIAL_PLANS, PostgresReads
 from ledger.sqlite_reads import SqliteReads
 
 GENERATIONS = "readmodel_generations"
@@ -177,6 +177,12 @@ class ReadModelDb(OwnTables):
         if self.postgres:
             return [tuple(r.values()) for r in cursor.fetchall()]
         return list(map(tuple, cursor.fetchall()))  # sqlite3.Row objects
+
+    def plan_serially(self, cursor: Any) -> None:
+        """On PostgreSQL, plan the rest of the transaction's statements without parallel
+        workers (``SERIAL_PLANS``)."""
+        if self.postgres:
+            cursor.execute(SERIAL_PLANS)
 
     def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

@@ -316,12 +316,16 @@ class Projector:
 
     def end_bulk(self) -> None:
         """Make the entity index, if it is not there, and link the corrections applied
-        without it, in one transaction (a no-op when both are done)."""
+        without it, in one transaction (a no-op when both are done). On PostgreSQL the
+        links' reads of one entity's lines are planned without parallel workers: the new
+        index has no statistics yet, and the planner started workers for each read (7 to 9
+        ms each; 6 s for the 807 corrections of a 494,415-event log)."""
         self.bulk = False
         if self.db.has_entity_index(self.generation):
             return
         with self.db.transaction() as cursor:
             self.db.create_entity_index(cursor, self.generation)
+            self.db.plan_serially(cursor)
             while queued := self.db.query(cursor, self.sql["next_corrections"], (CHUNK,)):
                 self._link(cursor, queued)
                 self.db.executemany(cursor, self.sql["corrected"], [(q[2],) for q in queued])

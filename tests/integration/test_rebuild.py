@@ -336,6 +336,41 @@ def test_applying_decodes_only_events_that_create_correct_or_are_kept(
     assert linked == [(completion.originator_version,)]
 
 
+def test_corrections_loaded_in_bulk_are_linked_by_reads_planned_without_parallel_workers(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a bulk load is over, each correction is linked by a read of its entity's lines
+    through the new entity index. On PostgreSQL those reads plan without parallel workers
+    (the new index has no statistics: the planner had started workers for every read), for
+    that transaction only."""
+    completion = _retract_late_completion(ledger, "recorded for the wrong person")
+    number = generations.begin(db, clock.now(), "bulk")
+    projector = Follower(ledger, db, number, clock).projector
+    projector.begin_bulk()
+    log = ledger.recorder.select_notifications(start=1, limit=1_000_000)
+    projector.apply(log)
+    show = "SELECT current_setting('max_parallel_workers_per_gather')"
+    seen: list[str] = []
+    query = db.query
+
+    def observed(cursor: Any, statement: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        if statement == projector.sql["lines"]:  # what the read's transaction has set
+            seen.append(str(query(cursor, show)[0][0]))
+        return query(cursor, statement, params)
+
+    if db.postgres:
+        monkeypatch.setattr(db, "query", observed)
+    projector.end_bulk()
+    audit = db.table(db.prefix(number) + "audit")
+    linked = db.fetchall(f"SELECT corrects_version FROM {audit} WHERE position = ?", (log[-1].id,))
+    assert linked == [(completion.originator_version,)]
+    if db.postgres:
+        assert len(seen) >= 2  # the demo's corrections and the retraction
+        assert set(seen) == {"0"}
+        monkeypatch.undo()
+        assert db.fetchall(show) != [("0",)]  # the server's setting, for every other query
+
+
 def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_linked(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

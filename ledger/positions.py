@@ -5,6 +5,14 @@ while it is still applying the log, see ``projections.readmodels.workers``).
 eventsourcing gives positions when events are written and when the log is read in order,
 but not for one entity's events, nor an entity's events up to a position; this reads the
 recorder's own table for that.
+
+On PostgreSQL these reads (and ``notifications``, the log in order as a follower reads it)
+take rows as tuples in binary form: eventsourcing's reads take each row as a dict of text
+values, the events as hexadecimal text that the server encodes and the client decodes. The
+whole 494,415-event log of scripts/bench_rebuild read in batches of 10,000 cost 4.0 s of the
+reader's CPU and 1.4 s of the server's through ``select_notifications``, 1.9 s and 0.7 s
+so; the events of its 23,336 users read 500 at a time, 2.6 s and 3.0 s as dicts of text,
+0.9 s and 2.6 s so.
 """
 
 from __future__ import annotations
@@ -13,8 +21,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    Notification,
+    OperationalError,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 
 from ledger.postgres_reads import SERIAL_PLANS
 from ledger.sql_lists import in_list
@@ -30,6 +44,11 @@ Created = tuple[UUID, str, bytes]
 
 
 class PositionIndex(Protocol):
+    def notifications(self, start: int, limit: int) -> Sequence[Notification]:
+        """Up to ``limit`` events of the log from position ``start`` on, in log order: what
+        the recorder's ``select_notifications(start, limit)`` gives."""
+        ...
+
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
         """Version -> log position of every event of one entity."""
         ...
@@ -73,6 +92,9 @@ class SQLitePositions:
             f"SELECT originator_id, topic, state FROM {table} WHERE originator_version = 1 "
             "AND topic IN ({}) AND rowid <= ? ORDER BY originator_id"
         )
+
+    def notifications(self, start: int, limit: int) -> Sequence[Notification]:
+        return self._recorder.select_notifications(start, limit)
 
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
         with self._recorder.datastore.transaction(commit=False) as cursor:
@@ -124,6 +146,11 @@ class PostgresPositions:
             "SELECT MAX(originator_version) AS version FROM {schema}.{table} "
             "WHERE originator_id = %s AND notification_id <= %s"
         ).format(**names)
+        self._notifications = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            "FROM {schema}.{table} WHERE notification_id >= %s ORDER BY notification_id "
+            "LIMIT %s"
+        ).format(**names)
         self._events_at = SQL(
             "SELECT originator_id, originator_version, topic, state, notification_id "
             "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s "
@@ -147,6 +174,22 @@ class PostgresPositions:
         )
         self._analyze = SQL("ANALYZE {schema}.{table}").format(**names)
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as eventsourcing's
+    def notifications(self, start: int, limit: int) -> Sequence[Notification]:
+        from psycopg.rows import tuple_row
+
+        with (
+            self._recorder.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            cursor.execute(self._notifications, (start, limit), prepare=True, binary=True)
+            return [
+                Notification(
+                    id=r[4], originator_id=r[0], originator_version=r[1], topic=r[2], state=r[3]
+                )
+                for r in cursor.fetchall()
+            ]
+
     def of_entity(self, aggregate_id: UUID) -> dict[int, int]:
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._statement, (aggregate_id,))
@@ -161,19 +204,13 @@ class PostgresPositions:
     def events_at(self, aggregate_ids: Sequence[UUID], position: int) -> list[EventAt]:
         if not aggregate_ids:
             return []
+        from psycopg.rows import tuple_row
+
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._serial)
-            cursor.execute(self._events_at, (list(aggregate_ids), position))
-            return [
-                (
-                    r["originator_id"],
-                    r["originator_version"],
-                    r["topic"],
-                    bytes(r["state"]),
-                    r["notification_id"],
-                )
-                for r in cursor.fetchall()
-            ]
+            rows = cursor.connection.cursor(row_factory=tuple_row)
+            rows.execute(self._events_at, (list(aggregate_ids), position), binary=True)
+            return rows.fetchall()
 
     def created_at(self, topics: Sequence[str], position: int) -> list[Created]:
         with self._recorder.datastore.transaction(commit=False) as cursor:

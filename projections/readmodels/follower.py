@@ -95,8 +95,8 @@ class Follower:
     def apply_next(self, until: int | None = None, done: Sequence[Evaluated | Derived] = ()) -> int:
         """Apply the next batch from the log (up to position ``until``, if given), writing
         ``done`` (workers' rows) with it; returns how many notifications it had."""
-        notifications = self.ledger.recorder.select_notifications(
-            start=self.projector.position + 1, limit=self.batch_size
+        notifications = self.ledger.positions.notifications(
+            self.projector.position + 1, self.batch_size
         )
         if until is not None and notifications and notifications[-1].id > until:
             # not the recorder's ``stop``: on PostgreSQL its prepared statement's generic plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from uuid import UUID
 
 from commands.demo import load_demo
 from commands.registry import run
@@ -39,6 +40,7 @@ def test_an_entity_s_version_events_and_creation_at_a_log_position(ledger: Ledge
     assert [e[4] for e in at_completed] == sorted(positions.of_entity(new.id).values())
     last = ledger.recorder.select_events(new.id)[-1]
     assert at_completed[-1][2:4] == (last.topic, last.state)  # as stored
+    assert all(type(e[0]) is UUID and type(e[3]) is bytes for e in at_completed)
     assert positions.events_at([], completed) == []
 
     topics = creating_topics(EndUser)
@@ -51,6 +53,40 @@ def test_an_entity_s_version_events_and_creation_at_a_log_position(ledger: Ledge
     first = ledger.recorder.select_events(new.id)[0]
     assert created[1:] == (first.topic, first.state)  # the creating event, as stored
     assert len(users_now) == len(positions.created_at(topics, before)) + 1
+
+
+def test_the_log_read_in_order_is_what_the_recorder_gives(ledger: Ledger) -> None:
+    """A follower reads the log through ``positions.notifications`` (on PostgreSQL in binary
+    form): the same events, positions and stored bytes as ``select_notifications``, from
+    any start and at any limit, also past a gap a rolled-back write left."""
+    load_demo(ledger)
+    head = ledger.head()
+    expected = ledger.recorder.select_notifications(start=1, limit=head + 10)
+
+    def fields(notifications: Any) -> list[tuple[Any, ...]]:
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications
+        ]
+
+    assert len(expected) > 20
+    for start, limit in [(1, head + 10), (1, 7), (expected[5].id, 3), (head, 5), (head + 1, 5)]:
+        read = ledger.positions.notifications(start, limit)
+        assert fields(read) == fields(ledger.recorder.select_notifications(start, limit))
+        assert all(type(n.originator_id) is UUID and type(n.state) is bytes for n in read)
+    assert fields(ledger.positions.notifications(1, head + 10)) == fields(expected)
+    if ledger.settings.backend == "postgres":  # a position taken by a write that rolled back
+        recorder: Any = ledger.recorder
+        schema, table = recorder.datastore.schema, recorder.events_table_name
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id'))",
+                (f'"{schema}"."{table}"' if schema else table,),
+            )
+        register_user(lambda c: run(ledger, c, CALLER), "WI-500", "wi-gap", "WI-NWH")
+        after_gap = ledger.positions.notifications(head + 1, 50)
+        assert after_gap[0].id == head + 2  # head + 1 is the gap
+        assert after_gap[-1].id == ledger.head()
+        assert fields(after_gap) == fields(ledger.recorder.select_notifications(head + 1, 50))
 
 
 def test_the_log_s_planner_statistics_are_refreshed_where_missing_or_stale(

@@ -102,6 +102,12 @@ OLD_PAYLOAD_COLUMN = "payload"
 ENTITY_INDEX = ("audit", 0)
 
 
+# Columns of JSON documents (a user's evaluation is about 2 kB, its answer as much again),
+# which PostgreSQL compresses when a row is over about 2 kB: with lz4 where the server has
+# it, not its default pglz. Writing the users rows of a 494,415-event log cost the server
+# 1.7 s of CPU with pglz, 1.0 s with lz4.
+COMPRESSED = {"users": ("evaluation", "answer"), "agencies": ("summary",)}
+
 # Indexes named for what they serve (the numbered ones above are named by their place in the
 # list), made with a generation's tables; a generation made before one existed gets it from
 # add_missing_indexes.
@@ -233,7 +239,21 @@ class ReadModelDb(OwnTables):
                 self._create_numbered_index(cursor, generation, name, number)
         for index in NAMED_INDEXES:
             self._create_named_index(cursor, generation, index)
+        if self.postgres and self._has_lz4(cursor):
+            for name, columns in COMPRESSED.items():
+                table = self.table(self.prefix(generation) + name)
+                alter = ", ".join(f"ALTER COLUMN {c} SET COMPRESSION lz4" for c in columns)
+                self.execute(cursor, f"ALTER TABLE {table} {alter}")
         self._create_user_counting(cursor, generation)
+
+    def _has_lz4(self, cursor: Any) -> bool:
+        """Whether the PostgreSQL server can compress with lz4 (built with it)."""
+        found = self.query(
+            cursor,
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+            "WHERE name = 'default_toast_compression'",
+        )
+        return bool(found and found[0][0])
 
     def _create_user_counting(self, cursor: Any, generation: int) -> None:
         """Triggers that keep user_counts equal to the users table's rows counted by CoC,

@@ -593,6 +593,40 @@ def _retract_with_awkward_text(ledger: Ledger) -> str:
     return reason
 
 
+def test_a_generation_s_json_documents_are_compressed_with_lz4_where_postgresql_has_it(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the columns of JSON documents (``db.COMPRESSED``) of a new generation
+    are compressed with lz4 where the server was built with it (this one is), and with its
+    default otherwise; on SQLite nothing changes. Either way they read back as written."""
+    with_lz4 = generations.begin(db, clock.now(), "lz4")
+    monkeypatch.setattr(ReadModelDb, "_has_lz4", lambda self, cursor: False)
+    without = generations.begin(db, clock.now(), "default")
+    monkeypatch.undo()
+    for number in (with_lz4, without):
+        Follower(ledger, db, number, clock).catch_up()
+    assert snapshot(db, with_lz4) == snapshot(db, without)
+    if not db.postgres:
+        return
+
+    def compression(number: int) -> dict[str, str]:
+        found = db.fetchall(
+            "SELECT a.attname, a.attcompression::text FROM pg_attribute a "
+            "WHERE a.attrelid = ?::regclass AND a.attname IN ('evaluation', 'answer', 'ref')",
+            (db.table(db.prefix(number) + "users"),),
+        )
+        return dict(found)
+
+    assert compression(with_lz4) == {"evaluation": "l", "answer": "l", "ref": ""}
+    assert compression(without) == {"evaluation": "", "answer": "", "ref": ""}
+    summary = db.fetchall(
+        "SELECT attcompression::text FROM pg_attribute WHERE attrelid = ?::regclass "
+        "AND attname = 'summary'",
+        (db.table(db.prefix(with_lz4) + "agencies"),),
+    )
+    assert summary == [("l",)]
+
+
 def test_an_audit_line_shows_the_event_as_stored_whatever_its_text_holds(
     ledger: Ledger, db: ReadModelDb, clock: FixedClock
 ) -> None:

@@ -240,9 +240,9 @@ class ReadModelDb(OwnTables):
         for index in NAMED_INDEXES:
             self._create_named_index(cursor, generation, index)
         if self.postgres and self._has_lz4(cursor):
-            for name, columns in COMPRESSED.items():
+            for name, compressed in COMPRESSED.items():
                 table = self.table(self.prefix(generation) + name)
-                alter = ", ".join(f"ALTER COLUMN {c} SET COMPRESSION lz4" for c in columns)
+                alter = ", ".join(f"ALTER COLUMN {c} SET COMPRESSION lz4" for c in compressed)
                 self.execute(cursor, f"ALTER TABLE {table} {alter}")
         self._create_user_counting(cursor, generation)
 

@@ -392,13 +392,19 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
     kept: list[int] = []  # entities kept in memory while applying in bulk
     loading = Follower(ledger, db, bulk, clock, batch_size=10)
 
+    counting: list[bool] = []  # whether the triggers that count users were there
+
     def progress(_: Step) -> None:
         without_index.append(not db.has_entity_index(bulk))
+        counting.append(db.has_user_counting(bulk))
         if without_index[-1]:
             kept.append(len(loading.projector.entities.lru.cache))
 
+    assert db.has_user_counting(bulk)
     step = loading.catch_up(progress)
     assert without_index[0]
+    assert not counting[0]
+    assert db.has_user_counting(bulk)
     # their histories grow with the log: agencies and agreements are loaded when derived
     assert kept
     assert set(kept) == {0}
@@ -419,10 +425,12 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
     first.catch_up(lambda s: stop.set() if s.position >= retracted_at else None, stop=stop)
     assert 0 < first.position < ledger.head()
     assert not db.has_entity_index(interrupted)
+    assert not db.has_user_counting(interrupted)
     assert retracted_at in [position for *_, position in corrections(interrupted)]
     monkeypatch.setattr(follower, "BACKLOG_FROM", 10**9)  # resumed line by line
     Follower(ledger, db, interrupted, clock, batch_size=10).catch_up()
     assert db.has_entity_index(interrupted)
+    assert db.has_user_counting(interrupted)
     assert corrections(interrupted) == []
     assert snapshot(db, interrupted) == snapshot(db, line_by_line)
 
@@ -450,6 +458,7 @@ def test_a_rebuild_evaluates_users_at_the_head_while_applying_and_again_what_cam
     ahead = generations.begin(db, clock.now(), "ahead")
     users = db.table(db.prefix(ahead) + "users")
     written_while_applying: list[int] = []
+    counting: list[tuple[int, bool]] = []  # whether the triggers counting users were there
     deadline = time.monotonic() + 60
 
     def during(step: Step) -> None:
@@ -459,6 +468,7 @@ def test_a_rebuild_evaluates_users_at_the_head_while_applying_and_again_what_cam
             complete_course(do, "WI-500", LATE, "WI-CE-CORE", clock.now())
             register_user(do, "WI-500", "wi-new", "WI-NWH")
         written_while_applying.append(db.fetchall(f"SELECT COUNT(*) FROM {users}")[0][0])
+        counting.append((step.position, db.has_user_counting(ahead)))
         if not written_while_applying[-1] and time.monotonic() < deadline:
             time.sleep(0.05)  # the workers are starting; the next batch writes what they did
 
@@ -470,7 +480,10 @@ def test_a_rebuild_evaluates_users_at_the_head_while_applying_and_again_what_cam
     assert queued_after_head == [{user(ledger, "WI-500", r).id.hex for r in (LATE, "wi-new")}]
     line_by_line = generations.begin(db, clock.now(), "line by line")
     Follower(ledger, db, line_by_line, clock).catch_up()
-    assert snapshot(db, ahead) == snapshot(db, line_by_line)
+    assert snapshot(db, ahead) == snapshot(db, line_by_line)  # user_counts too
+    # users rows were written without them up to H, counted once the log was applied there
+    assert {there for position, there in counting if position <= head} == {False}
+    assert {there for position, there in counting if position > head} == {True}
     evaluated_at = dict(db.fetchall(f"SELECT ref, position FROM {users}"))
     assert evaluated_at[LATE] == evaluated_at["wi-new"] == ledger.head()
     assert set(evaluated_at.values()) == {head, ledger.head()}  # the others at H

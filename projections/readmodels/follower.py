@@ -24,7 +24,8 @@ PARALLEL_FROM = 4 * CHUNK
 # a backlog of events worked through in bulk (a rebuild, a follower far behind): the garbage
 # collector runs less often (gc_tuning) and worker processes start before it is applied, so
 # that their start-up overlaps with applying it (a user has about 20 events in generated logs);
-# a generation no reader uses yet is loaded without its audit entity index (db.ENTITY_INDEX)
+# a generation no reader uses yet is loaded without its audit trail's entity and feed indexes
+# and the triggers that count its users (db.ENTITY_INDEX, db.drop_user_counting)
 BACKLOG_FROM = 10 * PARALLEL_FROM
 
 

@@ -291,13 +291,14 @@ class Projector:
         return last
 
     def begin_bulk(self) -> None:
-        """Apply without the audit trail's entity index, and write users rows without the
-        triggers that count them, until ``end_bulk`` (for a generation no reader uses yet):
-        a correction is linked to the version it corrects then, and the users are counted.
+        """Apply without the audit trail's entity and feed indexes, and write users rows
+        without the triggers that count them, until ``end_bulk`` (for a generation no reader
+        uses yet): a correction is linked to the version it corrects then, and the users are
+        counted.
         Entities are not kept meanwhile: those kept now would not see the events applied in
         bulk."""
         with self.db.transaction() as cursor:
-            self.db.drop_entity_index(cursor, self.generation)
+            self.db.drop_audit_indexes(cursor, self.generation)
             self.db.drop_user_counting(cursor, self.generation)
         self.entities.reset()
         self.bulk = True
@@ -318,14 +319,15 @@ class Projector:
         self.ahead = False
 
     def end_bulk(self) -> None:
-        """Make the entity index, if it is not there, and link the corrections applied
-        without it; and count the users and make the triggers that keep them counted, if
-        they are not there; in one transaction (a no-op when all is done). On PostgreSQL the
-        links' reads of one entity's lines are planned without parallel workers: the new
-        index has no statistics yet, and the planner started workers for each read (7 to 9
-        ms each; 6 s for the 807 corrections of a 494,415-event log)."""
+        """Make the audit trail's entity and feed indexes, if they are not there, and link
+        the corrections applied without them; and count the users and make the triggers
+        that keep them counted, if they are not there; in one transaction (a no-op when all
+        is done). On PostgreSQL the links' reads of one entity's lines are planned without
+        parallel workers: the new index has no statistics yet, and the planner started
+        workers for each read (7 to 9 ms each; 6 s for the 807 corrections of a 494,415-event
+        log)."""
         self.bulk = False
-        indexed = self.db.has_entity_index(self.generation)
+        indexed = self.db.has_audit_indexes(self.generation)
         counted = self.db.has_user_counting(self.generation)
         if indexed and counted:
             return
@@ -334,7 +336,7 @@ class Projector:
                 self.db.create_user_counting(cursor, self.generation)
             if indexed:
                 return
-            self.db.create_entity_index(cursor, self.generation)
+            self.db.create_audit_indexes(cursor, self.generation)
             self.db.plan_serially(cursor)
             while queued := self.db.query(cursor, self.sql["next_corrections"], (CHUNK,)):
                 self._link(cursor, queued)

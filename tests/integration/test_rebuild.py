@@ -395,7 +395,8 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
     counting: list[bool] = []  # whether the triggers that count users were there
 
     def progress(_: Step) -> None:
-        without_index.append(not db.has_entity_index(bulk))
+        # neither the entity nor the feed index
+        without_index.append(not set(db._audit_indexes(bulk)) & db._catalogue("index"))
         counting.append(db.has_user_counting(bulk))
         if without_index[-1]:
             kept.append(len(loading.projector.entities.lru.cache))
@@ -410,7 +411,7 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
     assert set(kept) == {0}
     assert len(loading.projector.entities.lru.cache) > 0  # derived (and kept) afterwards
     assert step.pending == 0
-    assert db.has_entity_index(bulk)
+    assert db.has_audit_indexes(bulk)
     assert snapshot(db, bulk) == snapshot(db, line_by_line)
     audit = db.table(db.prefix(bulk) + "audit")
     linked = db.fetchall(
@@ -424,12 +425,12 @@ def test_a_generation_loaded_in_bulk_equals_one_built_line_by_line_corrections_l
     first = Follower(ledger, db, interrupted, clock, batch_size=1)
     first.catch_up(lambda s: stop.set() if s.position >= retracted_at else None, stop=stop)
     assert 0 < first.position < ledger.head()
-    assert not db.has_entity_index(interrupted)
+    assert not db.has_audit_indexes(interrupted)
     assert not db.has_user_counting(interrupted)
     assert retracted_at in [position for *_, position in corrections(interrupted)]
     monkeypatch.setattr(follower, "BACKLOG_FROM", 10**9)  # resumed line by line
     Follower(ledger, db, interrupted, clock, batch_size=10).catch_up()
-    assert db.has_entity_index(interrupted)
+    assert db.has_audit_indexes(interrupted)
     assert db.has_user_counting(interrupted)
     assert corrections(interrupted) == []
     assert snapshot(db, interrupted) == snapshot(db, line_by_line)
@@ -676,7 +677,7 @@ def _older_audit_shape(db: ReadModelDb, number: int, copies: bool) -> None:
     with db.transaction() as cursor:
         db.execute(cursor, f"DROP TABLE {audit}")
         db.execute(cursor, f"CREATE TABLE {audit} ({columns})")
-        db.create_entity_index(cursor, number)
+        db.create_audit_indexes(cursor, number)
     db.add_missing_indexes(number)
 
 

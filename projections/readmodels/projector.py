@@ -36,6 +36,7 @@ from projections.readmodels.events import EventClass, event_class, line_event
 
 CHUNK = 500  # users evaluated, or keys looked up, per statement
 REFS_KEPT = 200_000  # natural keys (and agencies) remembered across batches
+CALENDAR_SUBJECT = ("coc", "subject_kind", "subject_ref")  # whose calendar rows they are
 
 
 class Evaluated(NamedTuple):
@@ -137,7 +138,7 @@ class Projector:
         audit_columns = db.columns(db.prefix(generation) + "audit")
         self.event_fields = "actor" in audit_columns
         self.audit_copies = OLD_PAYLOAD_COLUMN in audit_columns
-        self.audit_table = t["audit"]
+        self.tables = t
         self.sql = {
             "entity": f"INSERT INTO {t['entities']} VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET agency_ref = excluded.agency_ref, "
@@ -161,7 +162,6 @@ class Projector:
             "ON CONFLICT (entity_id) DO NOTHING",
             "next_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} "
             "ORDER BY entity_id LIMIT ?",
-            "derived": f"DELETE FROM {t['derive']} WHERE entity_id = ?",
             "all_derive": f"SELECT entity_id, coc, ref, kind FROM {t['derive']} ORDER BY entity_id",
             "pending": f"INSERT INTO {t['pending']} VALUES (?, ?, ?) "
             "ON CONFLICT (entity_id) DO NOTHING",
@@ -179,10 +179,7 @@ class Projector:
             "agency": f"INSERT INTO {t['agencies']} VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (coc, ref) DO UPDATE SET summary = excluded.summary, "
             "position = excluded.position",
-            "regions_clear": f"DELETE FROM {t['regions']} WHERE coc = ? AND agency_ref = ?",
             "region": f"INSERT INTO {t['regions']} VALUES (?, ?, ?, ?, ?, ?)",
-            "calendar_clear": f"DELETE FROM {t['calendar']} WHERE coc = ? "
-            "AND subject_kind = ? AND subject_ref = ?",
             "calendar": f"INSERT INTO {t['calendar']} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             "user": f"INSERT INTO {t['users']} VALUES ({user_values}) "
             "ON CONFLICT (coc, ref) DO UPDATE SET agency_ref = excluded.agency_ref, "
@@ -193,7 +190,6 @@ class Projector:
             + (", answer = excluded.answer" if self.answers else ""),
             "next_pending": f"SELECT entity_id, coc, ref FROM {t['pending']} "
             "ORDER BY entity_id LIMIT ?",
-            "done": f"DELETE FROM {t['pending']} WHERE entity_id = ?",
             # one CoC at a time, through the (coc, valid_until) index: without a CoC the
             # query read every user's row, holding SQLite's writer lock meanwhile
             "next_coc": f"SELECT coc FROM {t['users']} WHERE coc > ? ORDER BY coc LIMIT 1",
@@ -271,7 +267,7 @@ class Projector:
                         corrected = state["corrects"].replace("-", "")
                         corrections.append((entity, corrected, notification.id))
                 self._write_entities(cursor, touched, keys)
-                self.db.insert(cursor, self.audit_table, audit)
+                self.db.insert(cursor, self.tables["audit"], audit)
                 # in bulk, linked once the index that finds the corrected line is made
                 if self.bulk:
                     self.db.executemany(cursor, self.sql["correction"], corrections)
@@ -450,12 +446,16 @@ class Projector:
         """Write derived rows, queue the agencies' users and take what was derived off the
         queue (in the caller's transaction)."""
         self.db.executemany(cursor, self.sql["agency"], derived.agencies)
-        self.db.executemany(cursor, self.sql["regions_clear"], derived.regions_cleared)
+        self.db.delete(
+            cursor, self.tables["regions"], ("coc", "agency_ref"), derived.regions_cleared
+        )
         self.db.executemany(cursor, self.sql["region"], derived.regions)
-        self.db.executemany(cursor, self.sql["calendar_clear"], derived.calendar_cleared)
+        self.db.delete(cursor, self.tables["calendar"], CALENDAR_SUBJECT, derived.calendar_cleared)
         self.db.executemany(cursor, self.sql["calendar"], derived.calendar)
         self.db.executemany(cursor, self.sql["pending_of_agency"], derived.users_of)
-        self.db.executemany(cursor, self.sql["derived"], [(i,) for i in derived.queued])
+        self.db.delete(
+            cursor, self.tables["derive"], ("entity_id",), [(i,) for i in derived.queued]
+        )
 
     def queued_to_derive(self) -> list[tuple[str, str, str, str]]:
         """Every agency and intake queued to derive (entity id, CoC, ref, kind)."""
@@ -607,12 +607,14 @@ class Projector:
     def write_evaluated(self, cursor: Any, evaluated: Evaluated) -> None:
         """Write evaluated users' rows and take them off the queue (in the caller's
         transaction)."""
-        self.db.executemany(cursor, self.sql["calendar_clear"], evaluated.cleared)
+        self.db.delete(cursor, self.tables["calendar"], CALENDAR_SUBJECT, evaluated.cleared)
         self.db.executemany(cursor, self.sql["calendar"], evaluated.calendar)
         users = evaluated.users if self.answers else [row[:-1] for row in evaluated.users]
         self.db.executemany(cursor, self.sql["user"], users)
         self.db.executemany(cursor, self.sql["user_state"], evaluated.states)
-        self.db.executemany(cursor, self.sql["done"], [(i,) for i in evaluated.queued])
+        self.db.delete(
+            cursor, self.tables["pending"], ("entity_id",), [(i,) for i in evaluated.queued]
+        )
 
     def _user_row(self, user: EndUser, calendar: list[tuple[Any, ...]]) -> tuple[Any, ...]:
         now = self.clock.now()

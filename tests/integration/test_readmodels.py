@@ -640,3 +640,35 @@ def test_work_read_while_another_follower_applied_the_log_is_not_written(
     first.catch_up()  # its evaluation is now stale: not written
     assert_agrees_with_the_store(ledger, db, live, clock.now())
     assert snapshot(db, live) == snapshot(db, rebuilt(ledger, db, clock))
+
+
+def test_rows_are_deleted_by_their_keys_in_one_statement_or_one_per_key(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """``ReadModelDb.delete``: exactly the rows whose columns equal one of the keys go (one
+    statement on PostgreSQL, one per key on SQLite), whatever their text holds; no keys, no
+    change."""
+    number = generations.begin(db, clock.now(), "deleting")
+    calendar = db.table(db.prefix(number) + "calendar")
+    awkward = 'it\'s a "ref", {with} commas\tand\\slashes'
+    rows_in = [
+        ("WI-500", "user", ref, None, "clause", "expires", "2027-01-01", "due")
+        for ref in ("a", "b", awkward, "d")
+    ] + [("MO-606", "user", "a", None, "clause", "expires", "2027-01-01", "due")]
+    with db.transaction() as cursor:
+        db.insert(cursor, calendar, rows_in)
+    subject = ("coc", "subject_kind", "subject_ref")
+
+    def left() -> list[tuple[object, ...]]:
+        return sorted(db.fetchall(f"SELECT coc, subject_ref FROM {calendar}"))
+
+    with db.transaction() as cursor:
+        db.delete(cursor, calendar, subject, [])
+    assert len(left()) == 5
+    with db.transaction() as cursor:
+        keys = [("WI-500", "user", "a"), ("WI-500", "user", awkward), ("WI-500", "agency", "b")]
+        db.delete(cursor, calendar, subject, keys)
+    assert left() == [("MO-606", "a"), ("WI-500", "b"), ("WI-500", "d")]
+    with db.transaction() as cursor:
+        db.delete(cursor, calendar, ("subject_ref",), [("a",), ("d",), ("a",)])
+    assert left() == [("WI-500", "b")]

@@ -147,6 +147,7 @@ class ReadModelDb(OwnTables):
         always does (``SqliteReads``)."""
         super().__init__(ledger, TRACKING)
         self._log = self.table(ledger.recorder.events_table_name)  # type: ignore[attr-defined]
+        self._types: dict[str, list[str]] = {}  # PostgreSQL tables' column types, by name
         pool = self.datastore.pool
         self.reads: SqliteReads | PostgresReads | None = None
         if self.postgres and postgres_reads:
@@ -201,16 +202,34 @@ class ReadModelDb(OwnTables):
     def insert(self, cursor: Any, table: str, rows: Sequence[Sequence[Any]]) -> None:
         """Insert whole rows (every column, in order) into ``table`` (qualified). PostgreSQL
         copies them (COPY): an executemany binds and runs one statement per row, about five
-        times the time for the audit lines of a long log."""
+        times the time for the audit lines of a long log. In binary form, as the table's
+        column types (read from its catalogue once): the 494,415 lines of
+        scripts/bench_rebuild's log cost this process 0.27 s of CPU and the server 0.73-1.03
+        s so, 0.40-0.48 s and 0.71-1.09 s as text."""
         if not rows:
             return
         if self.postgres:
-            with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+            types = self._column_types(cursor, table)
+            with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
         else:
             places = ", ".join("?" * len(rows[0]))
             cursor.executemany(f"INSERT INTO {table} VALUES ({places})", rows)
+
+    def _column_types(self, cursor: Any, table: str) -> list[str]:
+        """A PostgreSQL table's column types in column order (``table`` qualified)."""
+        types = self._types.get(table)
+        if types is None:
+            found = self.query(
+                cursor,
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                (table,),
+            )
+            types = self._types[table] = [str(t) for (t,) in found]
+        return types
 
     def delete(
         self, cursor: Any, table: str, columns: Sequence[str], keys: Sequence[Sequence[str]]
@@ -444,6 +463,7 @@ class ReadModelDb(OwnTables):
             self.create_generation_tables(cursor, generation)
 
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:
+        self._types.clear()  # a generation made again under this number may differ
         for name in TABLES:  # a table's triggers go with it
             self.execute(
                 cursor, f"DROP TABLE IF EXISTS {self.table(self.prefix(generation) + name)}"

@@ -159,6 +159,10 @@ class PostgresPositions:
         # whole-machine CPU of a 494,415-event rebuild, two alternating pairs: 33.5 and
         # 34.6 s without parallel workers for these reads, 35.0 and 38.2 s with them
         self._serial = SERIAL_PLANS
+        # 500 users' events (about 5 MB) sorted in memory, not in temporary files as with
+        # the default 4 MB: the server's CPU for all of a 494,415-event log's users, 2.42 s
+        # against 2.63 s
+        self._sort_in_memory = "SET LOCAL work_mem = '32MB'"
         self._created_at = SQL(
             "SELECT originator_id, topic, state FROM {schema}.{table} "
             "WHERE originator_version = 1 AND topic = ANY(%s) AND notification_id <= %s "
@@ -208,6 +212,7 @@ class PostgresPositions:
 
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._serial)
+            cursor.execute(self._sort_in_memory)
             rows = cursor.connection.cursor(row_factory=tuple_row)
             rows.execute(self._events_at, (list(aggregate_ids), position), binary=True)
             return rows.fetchall()

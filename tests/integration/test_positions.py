@@ -130,34 +130,39 @@ def _analysed(ledger: Ledger) -> bool:
 def test_reading_entities_at_a_position_leaves_the_connection_s_settings_as_they_were(
     ledger: Ledger,
 ) -> None:
-    """On PostgreSQL a read of entities at a position asks for no parallel workers
-    (``PostgresPositions``), for that read's transaction only: the pool's connections keep
-    the server's setting for every other query."""
+    """On PostgreSQL a read of entities at a position asks for no parallel workers, and
+    sorts its rows in memory (``PostgresPositions``), for that read's transaction only: the
+    pool's connections keep the server's settings for every other query."""
     load_demo(ledger)
     if ledger.settings.backend == "sqlite":
         return
     recorder: Any = ledger.recorder
-    show = "SELECT current_setting('max_parallel_workers_per_gather') AS workers"
+    show = (
+        "SELECT current_setting('max_parallel_workers_per_gather') AS workers, "
+        "current_setting('work_mem') AS sorting"
+    )
 
-    def setting() -> str:
+    def settings() -> tuple[str, str]:
         with recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(show)
-            return str(cursor.fetchall()[0]["workers"])
+            found = cursor.fetchall()[0]
+            return str(found["workers"]), str(found["sorting"])
 
-    before = setting()
-    assert before != "0"  # the server's default (2)
+    before = settings()
+    assert before != ("0", "32MB")  # the server's defaults (2, 4MB)
     agency_user = user(ledger, "WI-500", "wi-u1")
     for _ in range(3):
         assert ledger.positions.events_at([agency_user.id], ledger.head())
-    assert [setting() for _ in range(3)] == [before] * 3
-    # what the read's own statement sees: a statement in its place reports the setting as
-    # its one event's topic
+    assert [settings() for _ in range(3)] == [before] * 3
+    # what the read's own statement sees: a statement in its place reports the settings as
+    # its one event's topic and state
     positions: Any = ledger.positions
     positions._events_at = (
         "SELECT (%s::uuid[])[1] AS originator_id, 1 AS originator_version, "
         "current_setting('max_parallel_workers_per_gather') AS topic, "
-        "''::bytea AS state, %s::bigint AS notification_id"
+        "convert_to(current_setting('work_mem'), 'UTF8') AS state, "
+        "%s::bigint AS notification_id"
     )
-    [(_, _, seen, _, _)] = positions.events_at([agency_user.id], ledger.head())
-    assert seen == "0"
-    assert setting() == before
+    [(_, _, workers, sorting, _)] = positions.events_at([agency_user.id], ledger.head())
+    assert (workers, sorting) == ("0", b"32MB")
+    assert settings() == before

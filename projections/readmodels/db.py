@@ -3,6 +3,7 @@ schema, and the transactions that change them together with their tracking posit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,6 +113,9 @@ FEED_INDEX = "audit_feed"
 # 1.7 s of CPU with pglz, 1.0 s with lz4.
 COMPRESSED = {"users": ("evaluation", "answer"), "agencies": ("summary",)}
 
+# An INSERT of one row's values, as insert_many takes it: table, values, the rest
+_INSERT_VALUES = re.compile(r"INSERT INTO (\S+) VALUES \((.*?)\)(.*)", re.DOTALL)
+
 # Indexes named for what they serve (the numbered ones above are named by their place in the
 # list), made with a generation's tables; a generation made before one existed gets it from
 # add_missing_indexes.
@@ -148,6 +152,7 @@ class ReadModelDb(OwnTables):
         super().__init__(ledger, TRACKING)
         self._log = self.table(ledger.recorder.events_table_name)  # type: ignore[attr-defined]
         self._types: dict[str, list[str]] = {}  # PostgreSQL tables' column types, by name
+        self._unnest: dict[str, str] = {}  # insert_many's statements, as PostgreSQL runs them
         pool = self.datastore.pool
         self.reads: SqliteReads | PostgresReads | None = None
         if self.postgres and postgres_reads:
@@ -198,6 +203,45 @@ class ReadModelDb(OwnTables):
     def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             cursor.executemany(self.sql(statement), rows)
+
+    def insert_many(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``INSERT INTO table VALUES (...) [ON CONFLICT ...]``, its values ``?`` or
+        constants, once for each of ``rows``. PostgreSQL takes them in one statement, each
+        placeholder's values as an array of its column's type (``unnest``), rather than a
+        statement per row: for 23,336 entities' rows 500 at a time, this process's CPU 0.18 s
+        against 0.35 s, the server's 0.31-0.38 s against 0.47-0.53 s. (Wide rows of long
+        text are not for this: their arrays cost psycopg far more than they save.) A row
+        must not update a row another one inserts or updates (PostgreSQL refuses it in one
+        statement)."""
+        if _INSERT_VALUES.fullmatch(statement) is None:
+            raise ValueError(f"not an INSERT INTO ... VALUES (...): {statement}")
+        if not rows:
+            return
+        if not self.postgres:
+            cursor.executemany(statement, rows)
+            return
+        cursor.execute(
+            self._unnested(cursor, statement), [list(values) for values in zip(*rows, strict=True)]
+        )
+
+    def _unnested(self, cursor: Any, statement: str) -> str:
+        """``insert_many``'s statement for PostgreSQL (made once per statement)."""
+        found = self._unnest.get(statement)
+        if found is None:
+            table, values, rest = _INSERT_VALUES.fullmatch(statement).groups()  # type: ignore[union-attr]
+            types = self._column_types(cursor, table)
+            arrays, selected = [], []
+            for value, column_type in zip(values.split(", "), types, strict=True):
+                if value == "?":
+                    arrays.append(f"%s::{column_type}[]")
+                    value = f"v.c{len(arrays)}"
+                selected.append(value)
+            names = ", ".join(f"c{n}" for n in range(1, len(arrays) + 1))
+            found = self._unnest[statement] = (
+                f"INSERT INTO {table} SELECT {', '.join(selected)} "
+                f"FROM unnest({', '.join(arrays)}) AS v({names}){rest}"
+            )
+        return found
 
     def insert(self, cursor: Any, table: str, rows: Sequence[Sequence[Any]]) -> None:
         """Insert whole rows (every column, in order) into ``table`` (qualified). PostgreSQL
@@ -464,6 +508,7 @@ class ReadModelDb(OwnTables):
 
     def drop_generation_tables(self, cursor: Any, generation: int) -> None:
         self._types.clear()  # a generation made again under this number may differ
+        self._unnest.clear()
         for name in TABLES:  # a table's triggers go with it
             self.execute(
                 cursor, f"DROP TABLE IF EXISTS {self.table(self.prefix(generation) + name)}"

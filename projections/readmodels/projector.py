@@ -403,8 +403,8 @@ class Projector:
                     users.append((entity, t.coc, ref, t.version, t.position))
             else:
                 others.append((entity, t.coc, t.event.kind, ref, agency, t.version, t.position))
-        self.db.executemany(cursor, self.sql["user_entity"], users)
-        self.db.executemany(cursor, self.sql["entity"], others)
+        self.db.insert_many(cursor, self.sql["user_entity"], users)
+        self.db.insert_many(cursor, self.sql["entity"], others)
 
     def _queue(self, cursor: Any, touched: dict[str, Touched], keys: dict[str, Key]) -> None:
         """Queue what the batch's changes make stale: users to evaluate; agencies and
@@ -425,8 +425,8 @@ class Projector:
                 derive[entity] = (entity, t.coc, ref, DataPartnerIntake.kind)
             elif kind is CoC:
                 self.db.execute(cursor, self.sql["pending_of_coc"], (t.coc,))
-        self.db.executemany(cursor, self.sql["pending"], users)
-        self.db.executemany(cursor, self.sql["derive"], list(derive.values()))
+        self.db.insert_many(cursor, self.sql["pending"], users)
+        self.db.insert_many(cursor, self.sql["derive"], list(derive.values()))
 
     def derive(self, cursor: Any, queued: list[tuple[str, str, str, str]]) -> Derived:
         """Derive queued agencies and intakes (rows of the derive queue); reads only (a
@@ -445,13 +445,13 @@ class Projector:
     def write_derived(self, cursor: Any, derived: Derived) -> None:
         """Write derived rows, queue the agencies' users and take what was derived off the
         queue (in the caller's transaction)."""
-        self.db.executemany(cursor, self.sql["agency"], derived.agencies)
+        self.db.insert_many(cursor, self.sql["agency"], derived.agencies)
         self.db.delete(
             cursor, self.tables["regions"], ("coc", "agency_ref"), derived.regions_cleared
         )
-        self.db.executemany(cursor, self.sql["region"], derived.regions)
+        self.db.insert_many(cursor, self.sql["region"], derived.regions)
         self.db.delete(cursor, self.tables["calendar"], CALENDAR_SUBJECT, derived.calendar_cleared)
-        self.db.executemany(cursor, self.sql["calendar"], derived.calendar)
+        self.db.insert_many(cursor, self.sql["calendar"], derived.calendar)
         self.db.executemany(cursor, self.sql["pending_of_agency"], derived.users_of)
         self.db.delete(
             cursor, self.tables["derive"], ("entity_id",), [(i,) for i in derived.queued]
@@ -608,10 +608,10 @@ class Projector:
         """Write evaluated users' rows and take them off the queue (in the caller's
         transaction)."""
         self.db.delete(cursor, self.tables["calendar"], CALENDAR_SUBJECT, evaluated.cleared)
-        self.db.executemany(cursor, self.sql["calendar"], evaluated.calendar)
+        self.db.insert_many(cursor, self.sql["calendar"], evaluated.calendar)
         users = evaluated.users if self.answers else [row[:-1] for row in evaluated.users]
         self.db.executemany(cursor, self.sql["user"], users)
-        self.db.executemany(cursor, self.sql["user_state"], evaluated.states)
+        self.db.insert_many(cursor, self.sql["user_state"], evaluated.states)
         self.db.delete(
             cursor, self.tables["pending"], ("entity_id",), [(i,) for i in evaluated.queued]
         )

@@ -672,3 +672,35 @@ def test_rows_are_deleted_by_their_keys_in_one_statement_or_one_per_key(
     with db.transaction() as cursor:
         db.delete(cursor, calendar, ("subject_ref",), [("a",), ("d",), ("a",)])
     assert left() == [("WI-500", "b")]
+
+
+def test_rows_are_inserted_or_updated_in_one_statement_or_one_per_row(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """``ReadModelDb.insert_many``: an INSERT of one row's values (placeholders, constants,
+    NULL, an ON CONFLICT clause) run for many rows; on PostgreSQL as one statement of arrays
+    typed as the table's columns. Rows read back as written, whatever their text holds."""
+    number = generations.begin(db, clock.now(), "inserting")
+    entities = db.table(db.prefix(number) + "entities")
+    upsert = (
+        f"INSERT INTO {entities} VALUES (?, ?, 'user', ?, NULL, ?, ?) ON CONFLICT (id) "
+        "DO UPDATE SET version = excluded.version, position = excluded.position"
+    )
+    awkward = 'it\'s a "ref", {with} commas\tand\\slashes, NULL'
+    with db.transaction() as cursor:
+        db.insert_many(cursor, upsert, [])
+        db.insert_many(
+            cursor, upsert, [("a", "WI-500", awkward, 1, 10), ("b", "MO-606", "b", 2, 2**40)]
+        )
+    with db.transaction() as cursor:
+        db.insert_many(
+            cursor, upsert, [("a", "WI-500", awkward, 3, 30), ("c", "WI-500", "c", 1, 5)]
+        )
+    found = db.fetchall(f"SELECT id, coc, kind, ref, agency_ref, version, position FROM {entities}")
+    assert sorted(found) == [
+        ("a", "WI-500", "user", awkward, None, 3, 30),
+        ("b", "MO-606", "user", "b", None, 2, 2**40),
+        ("c", "WI-500", "user", "c", None, 1, 5),
+    ]
+    with pytest.raises(ValueError, match="not an INSERT"), db.transaction() as cursor:
+        db.insert_many(cursor, f"UPDATE {entities} SET version = ?", [(1,)])

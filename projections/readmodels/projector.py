@@ -430,17 +430,41 @@ class Projector:
 
     def derive(self, cursor: Any, queued: list[tuple[str, str, str, str]]) -> Derived:
         """Derive queued agencies and intakes (rows of the derive queue); reads only (a
-        worker process may do it, see ``workers``)."""
+        worker process may do it, see ``workers``). Entities read at a log position are
+        read together first (see ``EntitiesAtPosition.prefetch``): read one by one, an
+        agency and each of its agreements took two round trips each, and deriving the
+        1,220 agencies of scripts/bench_rebuild's log took a worker 4.3 s, 2.4 s of its CPU."""
         derived = Derived([q[0] for q in queued], [], [], [], [], [], [])
+        agreements = {
+            (coc, ref): self._agreement_ids(cursor, coc, ref)
+            for _, coc, ref, kind in queued
+            if kind == Agency.kind
+        }
+        if self.entities.reads_together:
+            self.entities.prefetch(self._derived_ids(queued, agreements))
         for hex_id, coc, ref, kind in queued:
             if kind == Agency.kind:
-                self._agency(derived, cursor, coc, ref)
+                self._agency(derived, coc, ref, agreements[coc, ref])
                 derived.users_of.append((coc, ref))
             else:
                 intake = self.entities.get(DataPartnerIntake, UUID(hex_id))
                 if intake is not None:
                     self._intake_calendar(derived, intake)
         return derived
+
+    @staticmethod
+    def _derived_ids(
+        queued: list[tuple[str, str, str, str]], agreements: dict[tuple[str, str], list[UUID]]
+    ) -> list[UUID]:
+        """The entities deriving ``queued`` reads: each agency and its agreements, each
+        intake and its CoC."""
+        ids: list[UUID] = []
+        for hex_id, coc, ref, kind in queued:
+            if kind == Agency.kind:
+                ids += [entity_id(Agency.kind, coc, ref), *agreements[coc, ref]]
+            else:
+                ids += [UUID(hex_id), entity_id(CoC.kind, coc)]
+        return ids
 
     def write_derived(self, cursor: Any, derived: Derived) -> None:
         """Write derived rows, queue the agencies' users and take what was derived off the
@@ -461,11 +485,14 @@ class Projector:
         """Every agency and intake queued to derive (entity id, CoC, ref, kind)."""
         return [tuple(row) for row in self.db.fetchall(self.sql["all_derive"])]
 
-    def _agency(self, derived: Derived, cursor: Any, coc: str, agency_ref: str) -> None:
+    def _agency(
+        self, derived: Derived, coc: str, agency_ref: str, agreement_ids: list[UUID]
+    ) -> None:
         agency = self.entities.get(Agency, entity_id(Agency.kind, coc, agency_ref))
         if agency is None:
             return
-        agreements = self._agreements(cursor, coc, agency_ref)
+        found = [self.entities.get(Agreement, i) for i in agreement_ids]
+        agreements = sorted((a for a in found if a is not None), key=lambda a: a.drafted.ref)
         now = self.clock.now()
         summary = rows.agency_summary(agency, agreements, now)
         derived.agencies.append(
@@ -474,13 +501,10 @@ class Projector:
         derived.regions_cleared.append((coc, agency_ref))
         derived.regions.extend(rows.region_rows(agency, agreements, now))
 
-    def _agreements(self, cursor: Any, coc: str, agency_ref: str) -> list[Agreement]:
-        found = []
-        for (hex_id,) in self.db.query(cursor, self.sql["members"], (coc, agency_ref, "agreement")):
-            agreement = self.entities.get(Agreement, UUID(hex_id))
-            if agreement is not None:
-                found.append(agreement)
-        return sorted(found, key=lambda a: a.drafted.ref)
+    def _agreement_ids(self, cursor: Any, coc: str, agency_ref: str) -> list[UUID]:
+        """The agency's agreements, as the generation's entities table has them."""
+        found = self.db.query(cursor, self.sql["members"], (coc, agency_ref, "agreement"))
+        return [UUID(hex_id) for (hex_id,) in found]
 
     def _intake_calendar(self, derived: Derived, intake: DataPartnerIntake) -> None:
         ref = ref_of(intake)

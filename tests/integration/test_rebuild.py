@@ -34,6 +34,7 @@ from projections.readmodels.db import (
 from projections.readmodels.entities import EntitiesAtPosition
 from projections.readmodels.events import event_class
 from projections.readmodels.follower import Follower, Step
+from projections.readmodels.projector import Projector
 from projections.readmodels.queries import ReadModels
 from tests.conftest import CALLER
 from tests.integration.builders import complete_course, register_user, user
@@ -753,3 +754,45 @@ def test_entities_read_together_at_a_position_equal_those_read_one_by_one(
 
 def _no_store_read(*_: object) -> None:
     raise AssertionError("read from the store after prefetch")
+
+
+def test_agencies_and_intakes_derived_at_a_position_are_read_together_and_equal_the_live_ones(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker derives the agencies and intakes queued at a log position after one read of
+    every entity they need (``Projector.derive``): the rows equal those of a generation
+    that applied the log up to there, and deriving reads no entity from the store alone."""
+    live = generations.begin(db, clock.now(), "line by line")
+    Follower(ledger, db, live, clock).catch_up()
+    head = ledger.head()
+    at_head = Projector(ledger, db, live, clock, at_position=head)
+    at_head.position = head
+    entities = db.table(db.prefix(live) + "entities")
+    queued = [
+        (str(hex_id), str(coc), str(ref), str(kind))
+        for hex_id, coc, ref, kind in db.fetchall(
+            f"SELECT id, coc, ref, kind FROM {entities} WHERE kind IN ('agency', 'intake') "
+            "ORDER BY id"
+        )
+    ]
+    assert {kind for *_, kind in queued} == {"agency", "intake"}
+    reads: list[int] = []
+    events_at = type(ledger.positions).events_at
+
+    def counted(self: Any, ids: Any, position: int) -> Any:
+        reads.append(len(ids))
+        return events_at(self, ids, position)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(ledger.positions), "version_at", _no_store_read)
+        patched.setattr(type(ledger.positions), "events_at", counted)
+        patched.setattr(type(ledger.repository), "get", _no_store_read)
+        with db.transaction(commit=False) as cursor:
+            derived = at_head.derive(cursor, queued)
+    assert len(reads) == 1
+    agencies = db.table(db.prefix(live) + "agencies")
+    assert sorted(derived.agencies) == sorted(db.fetchall(f"SELECT * FROM {agencies}"))
+    calendar = db.table(db.prefix(live) + "calendar")
+    intakes = db.fetchall(f"SELECT * FROM {calendar} WHERE subject_kind = 'intake'")
+    assert sorted(derived.calendar) == sorted(intakes)
+    assert [c for c in derived.calendar_cleared if c[1] == "intake"]  # intakes were derived

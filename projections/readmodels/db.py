@@ -328,12 +328,17 @@ class ReadModelDb(OwnTables):
                 self._create_numbered_index(cursor, generation, name, number)
         for index in NAMED_INDEXES:
             self._create_named_index(cursor, generation, index)
+        self.create_user_counting(cursor, generation)
+
+    def compress_documents(self, cursor: Any, generation: int) -> None:
+        """On PostgreSQL built with lz4, have a new generation's tables compress their JSON
+        documents (``COMPRESSED``) with it. Not for a generation made by an older version:
+        it may lack those columns, and altering a table readers use would lock them out."""
         if self.postgres and self._has_lz4(cursor):
             for name, compressed in COMPRESSED.items():
                 table = self.table(self.prefix(generation) + name)
                 alter = ", ".join(f"ALTER COLUMN {c} SET COMPRESSION lz4" for c in compressed)
                 self.execute(cursor, f"ALTER TABLE {table} {alter}")
-        self.create_user_counting(cursor, generation)
 
     def _has_lz4(self, cursor: Any) -> bool:
         """Whether the PostgreSQL server can compress with lz4 (built with it)."""

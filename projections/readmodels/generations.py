@@ -49,6 +49,7 @@ def begin(db: ReadModelDb, now: datetime, note: str, *, status: str = BUILDING) 
         )
         db.clear_position(cursor, number)
         db.create_generation_tables(cursor, number)
+        db.compress_documents(cursor, number)
     return number
 
 

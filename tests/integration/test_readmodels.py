@@ -334,6 +334,34 @@ def test_a_generation_made_before_user_counts_gets_them_counted_when_next_follow
     assert_agrees_with_the_store(ledger, db, live, clock.now())
 
 
+def test_a_generation_made_before_answers_and_user_counts_gets_its_counts_when_followed(
+    ledger: Ledger, db: ReadModelDb, clock: FixedClock
+) -> None:
+    """A generation older than both (no answer column, no user_counts) is given the table,
+    its triggers and its counts when next opened, and nothing else of its shape changes
+    (a new generation's lz4 compression is not for it: it lacks the columns)."""
+    live, models = _followed(ledger, db, clock)
+    before = {coc: models.agency(coc, ref, clock.now())["users"] for coc, ref in AGENCIES.items()}
+    users = db.table(db.prefix(live) + "users")
+    with db.transaction() as cursor:
+        db.execute(cursor, f"ALTER TABLE {users} DROP COLUMN answer")
+    drop_user_counting(db, live)
+    follower = Follower(ledger, db, live, clock)  # its projector adds what is missing
+    assert "answer" not in db.columns(db.prefix(live) + "users")
+    assert db.has_user_counting(live)
+    assert {c: models.agency(c, r, clock.now())["users"] for c, r in AGENCIES.items()} == before
+    run(ledger, RecordDeparture(coc="WI-500", user_ref="wi-u1", reason="left"), CALLER)
+    follower.catch_up()  # and the triggers keep them from then on
+    counts = db.table(db.prefix(live) + "user_counts")
+    kept = db.fetchall(f"SELECT coc, agency_ref, overall, users FROM {counts}")
+    counted = db.fetchall(
+        f"SELECT coc, COALESCE(agency_ref, ''), overall, COUNT(*) FROM {users} "
+        "GROUP BY coc, COALESCE(agency_ref, ''), overall"
+    )
+    assert sorted(kept) == sorted(counted)
+    assert ("WI-500", "") in {row[:2] for row in kept}  # wi-u1 left its agency
+
+
 def _plan(db: ReadModelDb, statement: str, params: Sequence[object]) -> str:
     """How the store would run ``statement``: SQLite's query plan, or PostgreSQL's with
     sequential scans discouraged (its tables here are too small for an index to pay)."""

@@ -86,7 +86,9 @@ def _read_models(settings: Settings) -> Callable[[web.Application], AsyncIterato
         number = await asyncio.to_thread(generations.ensure_current, db, ledger.clock.now())
         # a generation an older version made (and may still follow, in scripts/project)
         # gets the tables this version reads: the agency counts and the triggers keeping them
+        # (also where only the triggers are missing: a bulk load an older version switched)
         await asyncio.to_thread(db.add_missing_tables, number)
+        await asyncio.to_thread(db.add_missing_counting, number)
         app[READ_MODELS] = ReadModels(ledger, db, app[COMPLIANCE])
         app[TIME_TRAVEL] = TimeTravel(ledger)
         stop, wake = threading.Event(), threading.Event()

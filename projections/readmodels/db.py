@@ -500,6 +500,16 @@ class ReadModelDb(OwnTables):
             for index in missing:
                 self._create_named_index(cursor, generation, index)
 
+    def add_missing_counting(self, generation: int) -> None:
+        """Count the users of a generation that serves reads and make the triggers that keep
+        them counted, if they are not there: a bulk load goes without them until it ends
+        (``drop_user_counting``), and one an older version resumed and switched may have
+        gone live so."""
+        if self.has_user_counting(generation):
+            return
+        with self.creating_tables(), self.transaction() as cursor:
+            self.create_user_counting(cursor, generation)
+
     def add_missing_tables(self, generation: int) -> None:
         """Create the tables a generation made by an older version lacks. Looks in the
         catalogue first: creating what exists would still lock it (PostgreSQL's CREATE INDEX

@@ -175,3 +175,25 @@ async def test_a_service_newer_than_the_generation_adds_the_agency_counts_it_rea
         response = await newer.get("/v1/cocs/CA-600/agencies/AG2")
         assert response.status == 200, await response.text()
         assert (await response.json())["users"] == {"no-policy": 1}  # CA-600 adopts no pack
+
+
+async def test_a_service_makes_the_counting_triggers_a_switched_bulk_load_went_without(
+    settings: Settings, ledger: Ledger, admins: CocAdmins, paused: Client
+) -> None:
+    """A generation may go live without the triggers that count its users (a bulk load
+    interrupted, then resumed and switched by an older version): the service counts its
+    users and makes them when it starts, so the counts follow later writes."""
+    await user_written(poster(paused, admins))
+    follower(paused, ledger).catch_up()
+    db = paused.server.app[READ_MODELS].db
+    number = generations.current(db)
+    assert number is not None
+    with db.transaction() as cursor:
+        db.drop_user_counting(cursor, number)
+        db.execute(cursor, f"DELETE FROM {db.table(db.prefix(number) + 'user_counts')}")
+    assert not db.has_user_counting(number)
+    async with paused_app(settings, ledger, admins, 5.0) as newer:
+        assert db.has_user_counting(number)
+        response = await newer.get("/v1/cocs/CA-600/agencies/AG2")
+        assert response.status == 200, await response.text()
+        assert (await response.json())["users"] == {"no-policy": 1}

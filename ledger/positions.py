@@ -213,9 +213,9 @@ class PostgresPositions:
         with self._recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._serial)
             cursor.execute(self._sort_in_memory)
-            rows = cursor.connection.cursor(row_factory=tuple_row)
-            rows.execute(self._events_at, (list(aggregate_ids), position), binary=True)
-            return rows.fetchall()
+            with cursor.connection.cursor(row_factory=tuple_row) as rows:
+                rows.execute(self._events_at, (list(aggregate_ids), position), binary=True)
+                return rows.fetchall()
 
     def created_at(self, topics: Sequence[str], position: int) -> list[Created]:
         with self._recorder.datastore.transaction(commit=False) as cursor:

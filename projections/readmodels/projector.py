@@ -231,7 +231,7 @@ class Projector:
             with self.db.transaction() as cursor:
                 self.entities.cursor = cursor
                 decoded = [
-                    (n, found, to_state(n)[1] if decodes(found) else None)
+                    (n, _entity_hex(n), found, to_state(n)[1] if decodes(found) else None)
                     for n in notifications
                     if (found := event_class(n.topic)) is not None
                 ]
@@ -239,8 +239,7 @@ class Projector:
                 audit: list[tuple[Any, ...]] = []
                 corrections: list[tuple[str, str, int]] = []
                 touched: dict[str, Touched] = {}  # by entity id (hex)
-                for notification, found, state in decoded:
-                    entity = _entity_hex(notification)
+                for notification, entity, found, state in decoded:
                     key = keys[entity]
                     if found.of_user or self.bulk:
                         self.entities.absent.discard(notification.originator_id)
@@ -330,13 +329,12 @@ class Projector:
         with self.db.transaction() as cursor:
             if not counted:
                 self.db.create_user_counting(cursor, self.generation)
-            if indexed:
-                return
-            self.db.create_audit_indexes(cursor, self.generation)
-            self.db.plan_serially(cursor)
-            while queued := self.db.query(cursor, self.sql["next_corrections"], (CHUNK,)):
-                self._link(cursor, queued)
-                self.db.executemany(cursor, self.sql["corrected"], [(q[2],) for q in queued])
+            if not indexed:
+                self.db.create_audit_indexes(cursor, self.generation)
+                self.db.plan_serially(cursor)
+                while queued := self.db.query(cursor, self.sql["next_corrections"], (CHUNK,)):
+                    self._link(cursor, queued)
+                    self.db.executemany(cursor, self.sql["corrected"], [(q[2],) for q in queued])
 
     def _decodes(self, found: EventClass) -> bool:
         """Whether applying an event of this class needs its stored fields: to make its
@@ -363,7 +361,9 @@ class Projector:
         self.db.executemany(cursor, self.sql["corrects"], linked)
 
     def _keys(
-        self, cursor: Any, decoded: list[tuple[Notification, EventClass, dict[str, Any] | None]]
+        self,
+        cursor: Any,
+        decoded: list[tuple[Notification, str, EventClass, dict[str, Any] | None]],
     ) -> dict[str, Key]:
         """The key of each entity in the batch, by entity id (hex). Keys never change: kept
         across batches, up to a bound; the rest are read from the entities table."""
@@ -371,8 +371,7 @@ class Projector:
         if len(keys) > REFS_KEPT:
             keys.clear()
         missing: set[str] = set()
-        for notification, found, state in decoded:
-            entity = _entity_hex(notification)
+        for _, entity, found, state in decoded:
             if found.creates:
                 assert state is not None
                 keys[entity] = Key(
